@@ -1,0 +1,136 @@
+"""PETS (Chua et al., 2018): model predictive control through a probabilistic ensemble.
+
+Every step, a planner (CEM by default) searches action sequences whose returns are
+estimated by propagating particles through the learned ensemble (trajectory sampling);
+the first action of the plan is executed. After every episode (or every N steps) the
+ensemble is refitted on all the data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from mbrlax.data.buffer import ReplayBuffer
+from mbrlax.envs.spec import EnvSpec
+from mbrlax.envs.tasks import TaskFunctions
+from mbrlax.models.ensemble import EnsembleConfig, EnsembleParams, ProbabilisticEnsemble
+from mbrlax.models.propagation import particle_dynamics
+from mbrlax.planners import CEM, ICEM, MPPI, RandomShooting
+from mbrlax.planners.base import PlannerState
+
+
+@dataclasses.dataclass(frozen=True)
+class PETSConfig:
+    """PETS hyper-parameters.
+
+    Attributes:
+        model: the probabilistic ensemble (set ``probabilistic=False`` for the "DE" variant).
+        planner: the optimiser of action sequences (CEM in the paper; iCEM, MPPI or random
+            shooting work the same way).
+        propagation: how particles move through the ensemble: ``"ts1"`` (each particle keeps
+            one member), ``"tsinf"`` (members re-drawn every step) or ``"expectation"``.
+        num_particles: particles per candidate action sequence.
+        learn_reward: learn the reward even when the env has a known reward function
+            (always learned when it has none).
+        learn_termination: learn termination even when the env has a known one.
+    """
+
+    model: EnsembleConfig = EnsembleConfig()
+    planner: CEM | ICEM | MPPI | RandomShooting = CEM()
+    propagation: Literal["ts1", "tsinf", "expectation"] = "ts1"
+    num_particles: int = 20
+    learn_reward: bool = False
+    learn_termination: bool = False
+
+
+class PETSState(NamedTuple):
+    """Agent state: the ensemble's parameters and the planner's warm start."""
+
+    model_params: EnsembleParams
+    planner_state: PlannerState
+
+
+@dataclasses.dataclass(frozen=True)
+class PETS:
+    """The PETS agent for one env (``spec``) and its task functions (``task`` may be None).
+
+    Static and hashable: ``act`` and ``update`` compile once and are reused all run long.
+    """
+
+    config: PETSConfig
+    spec: EnvSpec
+    task: TaskFunctions | None = None
+
+    def __post_init__(self):
+        if not self.spec.is_continuous:
+            raise ValueError(
+                f"PETS plans continuous actions but {self.spec.env_id} has a Discrete action "
+                "space; use an env with Box actions (tabular or tree-search agents handle "
+                "discrete ones)."
+            )
+
+    @property
+    def reward_fn(self):
+        if self.config.learn_reward or self.task is None:
+            return None
+        return self.task.reward
+
+    @property
+    def termination_fn(self):
+        if self.config.learn_termination or self.task is None:
+            return None
+        return self.task.termination
+
+    @functools.cached_property
+    def model(self) -> ProbabilisticEnsemble:
+        cfg = dataclasses.replace(
+            self.config.model,
+            learn_reward=self.reward_fn is None,
+            learn_termination=self.termination_fn is None
+            and (self.task is None or self.config.learn_termination),
+        )
+        return ProbabilisticEnsemble(cfg, self.spec.obs_dim, self.spec.action_dim)
+
+    @functools.cached_property
+    def planner(self):
+        low, high = self.spec.action_bounds()
+        return self.config.planner.build(low, high)
+
+    def init(self, key: PRNGKeyArray) -> PETSState:
+        return PETSState(self.model.init(key), self.planner.init())
+
+    def begin_episode(self, state: PETSState) -> PETSState:
+        return state._replace(planner_state=self.planner.init())
+
+    def _step_fn(self, params: EnsembleParams):
+        return particle_dynamics(
+            self.model,
+            params,
+            mode=self.config.propagation,
+            num_particles=self.config.num_particles,
+            reward_fn=self.reward_fn,
+            termination_fn=self.termination_fn,
+        )
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def act(
+        self, state: PETSState, obs: Float[Array, " obs_dim"], key: PRNGKeyArray
+    ) -> tuple[Float[Array, " A"], PETSState, dict[str, Array]]:
+        """Plan from ``obs`` through the ensemble; returns ``(action [A], state, info)``."""
+        init_belief, step = self._step_fn(state.model_params)
+        belief = init_belief(jnp.asarray(obs, jnp.float32))
+        action, pstate, info = self.planner.plan(state.planner_state, step, belief, key)
+        return action, state._replace(planner_state=pstate), info
+
+    def update(
+        self, state: PETSState, buffer: ReplayBuffer, key: PRNGKeyArray
+    ) -> tuple[PETSState, dict[str, Array]]:
+        """Refit the ensemble on everything in ``buffer``."""
+        params, metrics = self.model.fit(state.model_params, buffer.data, buffer.size, key)
+        return state._replace(model_params=params), metrics

@@ -1,0 +1,41 @@
+"""Defaults that work, per env. ``mbrlax train pets --env ID`` starts from these."""
+
+from __future__ import annotations
+
+from mbrlax.agents.pets.agent import PETSConfig
+from mbrlax.models.ensemble import EnsembleConfig
+from mbrlax.planners import CEM
+from mbrlax.runner import RunnerConfig
+
+# Pendulum-v1: a small ensemble and a short CEM are enough and keep a run to minutes on 2 cores.
+PENDULUM = (
+    PETSConfig(
+        model=EnsembleConfig(num_members=5, num_elites=5, hidden_sizes=(64, 64, 64)),
+        planner=CEM(horizon=20, population=200, num_elites=20, iterations=4),
+        propagation="ts1",
+        num_particles=5,
+    ),
+    RunnerConfig(episodes=10, warmup_steps=200, eval_episodes=1),
+)
+
+# The PETS cart-pole swing-up (mbrlax/CartpoleSwingup-v0).
+CARTPOLE_SWINGUP = (
+    PETSConfig(
+        model=EnsembleConfig(num_members=5, num_elites=5, hidden_sizes=(200, 200, 200)),
+        planner=CEM(horizon=15, population=200, num_elites=20, iterations=4),
+        propagation="ts1",
+        num_particles=10,
+    ),
+    RunnerConfig(episodes=15, warmup_steps=200, eval_episodes=1),
+)
+
+PRESETS: dict[str, tuple[PETSConfig, RunnerConfig]] = {
+    "Pendulum-v1": PENDULUM,
+    "mbrlax/Pendulum-v0": PENDULUM,
+    "mbrlax/CartpoleSwingup-v0": CARTPOLE_SWINGUP,
+}
+
+
+def pets_preset(env_id: str) -> tuple[PETSConfig, RunnerConfig]:
+    """The preset for ``env_id``, or general PETS defaults (paper-sized) for other envs."""
+    return PRESETS.get(env_id, (PETSConfig(), RunnerConfig()))

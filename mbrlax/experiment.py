@@ -1,0 +1,149 @@
+"""One training run from a typed config: make the envs and the agent, hand them to the runner."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import typing
+from pathlib import Path
+from typing import Annotated, Any
+
+import equinox as eqx
+import jax
+import numpy as np
+import tyro
+
+from mbrlax.agents.pets import PETS, PETSConfig
+from mbrlax.agents.pets.presets import pets_preset
+from mbrlax.envs import get_task, make_env
+from mbrlax.logger import read_config, write_json_atomic
+from mbrlax.runner import RunnerConfig, RunResult, run_episode, train
+
+MODEL_FILE = "final_model.eqx"
+SUMMARY_FILE = "summary.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class PETSExperiment:
+    """Train PETS on one env.
+
+    Attributes:
+        env: a Gymnasium id (e.g. Pendulum-v1) or an mbrlax JAX-native id
+            (mbrlax/Pendulum-v0, mbrlax/CartpoleSwingup-v0).
+        seed: the one seed of the run; same seed, same numbers.
+        run_dir: where config, metrics.csv, TensorBoard events and plots go
+            (default: runs/pets-<env>-seed<seed>-<time>).
+        agent: PETS hyper-parameters (defaults come from the env's preset).
+        runner: episodes, warm-up, evaluation.
+    """
+
+    env: str = "Pendulum-v1"
+    seed: int = 0
+    run_dir: Path | None = None
+    agent: PETSConfig = PETSConfig()
+    runner: Annotated[RunnerConfig, tyro.conf.OmitArgPrefixes] = RunnerConfig()
+
+    algo: typing.ClassVar[str] = "pets"
+
+    @classmethod
+    def preset(cls, env: str, **kwargs: Any) -> PETSExperiment:
+        """The defaults for ``env`` (see ``mbrlax.agents.pets.presets``)."""
+        agent, runner = pets_preset(env)
+        return cls(env=env, agent=agent, runner=runner, **kwargs)
+
+    def default_run_dir(self) -> Path:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        return Path("runs") / f"pets-{self.env.replace('/', '_')}-seed{self.seed}-{stamp}"
+
+    def make_agent(self, spec) -> PETS:
+        return PETS(self.agent, spec, get_task(self.env))
+
+
+def run(exp: PETSExperiment, save: bool = True, **train_kwargs: Any) -> RunResult:
+    """Run an experiment; with ``save`` it writes a run directory and the final model."""
+    env, eval_env = make_env(exp.env), make_env(exp.env)
+    agent = exp.make_agent(env.spec)
+    run_dir = (exp.run_dir or exp.default_run_dir()) if save else None
+    record = {"algo": exp.algo, "env": exp.env, "seed": exp.seed, "experiment": exp}
+    try:
+        result = train(
+            agent, env, eval_env, exp.runner, exp.seed, run_dir, record, **train_kwargs
+        )
+    finally:
+        env.close()
+        eval_env.close()
+    if result.run_dir is not None:
+        eqx.tree_serialise_leaves(result.run_dir / MODEL_FILE, result.agent_state.model_params)
+        last = result.rows[-1]
+        write_json_atomic(
+            result.run_dir / SUMMARY_FILE,
+            {k: last.get(k) for k in ("env_steps", "episode", "eval_return", "wall_seconds")},
+        )
+    return result
+
+
+def _from_jsonable(cls: Any, value: Any) -> Any:
+    """Rebuild a (nested) config dataclass from ``mbrlax.logger.to_jsonable`` output."""
+    if dataclasses.is_dataclass(cls):
+        hints = typing.get_type_hints(cls, include_extras=True)
+        kwargs = {
+            f.name: _from_jsonable(hints[f.name], value[f.name])
+            for f in dataclasses.fields(cls)
+            if f.name in value
+        }
+        return cls(**kwargs)
+    origin = typing.get_origin(cls)
+    if origin is Annotated:
+        return _from_jsonable(typing.get_args(cls)[0], value)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        for option in typing.get_args(cls):
+            if dataclasses.is_dataclass(option) and isinstance(value, dict):
+                if value.get("__type__") == option.__name__:
+                    return _from_jsonable(option, value)
+            elif value is None and option is type(None):
+                return None
+        non_none = [a for a in typing.get_args(cls) if a is not type(None)]
+        return _from_jsonable(non_none[0], value) if value is not None else None
+    if origin is tuple:
+        return tuple(value)
+    if cls is Path:
+        return Path(value)
+    return value
+
+
+def load_experiment(run_dir: str | Path) -> PETSExperiment:
+    """The experiment a run directory was made by."""
+    record = read_config(run_dir)
+    if record.get("algo") != "pets":
+        raise ValueError(f"{run_dir} was made by {record.get('algo')!r}; only 'pets' is known.")
+    return _from_jsonable(PETSExperiment, record["experiment"])
+
+
+def evaluate(run_dir: str | Path, episodes: int = 5, seed: int = 12345) -> list[float]:
+    """Returns of ``episodes`` episodes of the final agent saved in ``run_dir``."""
+    run_dir = Path(run_dir)
+    exp = load_experiment(run_dir)
+    model_path = run_dir / MODEL_FILE
+    if not model_path.exists():
+        raise FileNotFoundError(
+            f"{model_path} is missing: the run did not finish, so there is no final model."
+        )
+    env = make_env(exp.env)
+    agent = exp.make_agent(env.spec)
+    key = jax.random.key(seed)
+    key, init_key = jax.random.split(key)
+    state = agent.init(init_key)
+    state = state._replace(model_params=eqx.tree_deserialise_leaves(model_path, state.model_params))
+    returns = []
+    for i in range(episodes):
+        state = agent.begin_episode(state)
+
+        def policy(obs):
+            nonlocal state, key
+            key, k = jax.random.split(key)
+            action, state, _ = agent.act(state, obs, k)
+            return np.asarray(action)
+
+        returns.append(run_episode(env, policy, seed + i)[0])
+    env.close()
+    return returns
