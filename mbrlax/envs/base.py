@@ -1,0 +1,78 @@
+"""JAX-native environments: pure, differentiable ``reset(key)`` / ``step(state, action)``."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import equinox as eqx
+from jaxtyping import Array, Bool, Float, PRNGKeyArray
+
+from mbrlax.envs.spec import EnvSpec
+
+EnvState = Any  # a pytree, defined by each env
+
+
+class EnvError(ValueError):
+    """An env that mbrlax cannot use as given; the message says what is wrong and what to do."""
+
+
+class EnvStep(NamedTuple):
+    """What ``JaxEnv.step`` returns for one example."""
+
+    state: EnvState
+    obs: Float[Array, " obs_dim"]
+    reward: Float[Array, ""]
+    terminated: Bool[Array, ""]
+
+
+class JaxEnv(eqx.Module):
+    """Abstract JAX-native env. Concrete envs are final and implement the abstract members.
+
+    ``step`` is pure and differentiable in ``state`` and ``action``, so an env doubles as a
+    known model for planners (see :func:`mbrlax.envs.as_step_fn`). Time limits are not part of
+    the state: the runner truncates after ``spec.max_episode_steps``.
+    """
+
+    @property
+    @abc.abstractmethod
+    def spec(self) -> EnvSpec: ...
+
+    @abc.abstractmethod
+    def reset(self, key: PRNGKeyArray) -> tuple[EnvState, Float[Array, " obs_dim"]]:
+        """Sample an initial state; returns ``(state, obs [obs_dim])``."""
+
+    @abc.abstractmethod
+    def step(self, state: EnvState, action: Float[Array, " action_dim"]) -> EnvStep:
+        """Advance one step; actions outside the bounds are clipped as Gymnasium would."""
+
+    @abc.abstractmethod
+    def observe(self, state: EnvState) -> Float[Array, " obs_dim"]:
+        """The observation of a state."""
+
+
+# Structurally the planners' ``StepFn`` (mbrlax/planners/base.py); spelled out here so that envs,
+# the bottom layer, import nothing from planners.
+EnvStepFn = Callable[
+    [EnvState, Float[Array, " action_dim"], PRNGKeyArray],
+    tuple[EnvState, Float[Array, ""], Bool[Array, ""]],
+]
+
+
+def as_step_fn(env: JaxEnv) -> EnvStepFn:
+    """Turn a JAX env into the planners' transition function (a known, exact model).
+
+    The returned ``step(state, action [A], key) -> (next_state, reward [], terminated [])``
+    ignores ``key`` (the envs here are deterministic) and is jittable and differentiable,
+    so the true env can be given to any planner in place of a learned model.
+    """
+
+    def step(
+        state: EnvState, action: Float[Array, " action_dim"], key: PRNGKeyArray
+    ) -> tuple[EnvState, Float[Array, ""], Bool[Array, ""]]:
+        del key  # deterministic dynamics; kept so the signature matches learned models
+        out = env.step(state, action)
+        return out.state, out.reward, out.terminated
+
+    return step

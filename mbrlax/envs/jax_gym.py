@@ -1,0 +1,159 @@
+"""`JaxGymEnv`: a Gymnasium face on a JAX-native env, so the host runner can drive it.
+
+Also holds the tiny numpy rasteriser the JAX envs use to draw ``rgb_array`` frames (no pygame,
+no display needed).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import gymnasium
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import UInt8
+
+from mbrlax.envs.base import EnvState, JaxEnv
+
+FRAME_SIZE = 200
+"""Side in pixels of the square frames drawn by the JAX envs."""
+
+
+@runtime_checkable
+class RendersRGB(Protocol):
+    """A JAX env that can draw one of its states: ``render_rgb(state) -> uint8 [H, W, 3]``."""
+
+    def render_rgb(self, state: EnvState) -> UInt8[np.ndarray, "H W 3"]: ...
+
+
+class JaxGymEnv(gymnasium.Env):
+    """Drive a :class:`JaxEnv` through the Gymnasium API (host side, one env, jitted calls).
+
+    ``reset(seed=s)`` seeds a JAX key from ``s``; later ``reset()`` calls split that key, so
+    a seeded sequence of episodes is reproducible. Episodes are truncated after
+    ``jax_env.spec.max_episode_steps`` steps (``truncated=True``).
+
+    Args:
+        jax_env: the pure env to drive.
+        render_mode: ``None`` or ``"rgb_array"`` (needs ``jax_env.render_rgb``).
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+
+    def __init__(self, jax_env: JaxEnv, render_mode: str | None = None):
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(
+                f"render_mode={render_mode!r} is not supported by JAX-native envs; "
+                "use render_mode='rgb_array' (or None)."
+            )
+        if render_mode is not None and not isinstance(jax_env, RendersRGB):
+            raise ValueError(
+                f"{type(jax_env).__name__} cannot draw frames (no render_rgb method); "
+                "use render_mode=None."
+            )
+        self.jax_env = jax_env
+        self.render_mode = render_mode
+        spec = jax_env.spec
+        self.observation_space = gymnasium.spaces.Box(
+            -np.inf, np.inf, shape=spec.obs_shape, dtype=np.float32
+        )
+        if spec.is_continuous:
+            low, high = spec.action_bounds()
+            self.action_space = gymnasium.spaces.Box(low, high, dtype=np.float32)
+        else:
+            self.action_space = gymnasium.spaces.Discrete(int(spec.num_actions))
+        self._reset = jax.jit(jax_env.reset)
+        self._step = jax.jit(jax_env.step)
+        self._key: jax.Array | None = None
+        self._state: EnvState | None = None
+        self._t = 0
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode; returns ``(obs float32 [obs_dim], info)``."""
+        super().reset(seed=seed)
+        if seed is not None:
+            self._key = jax.random.key(seed)
+        elif self._key is None:
+            # Unseeded first reset: draw the key from Gymnasium's entropy-seeded generator.
+            self._key = jax.random.key(int(self.np_random.integers(2**31 - 1)))
+        self._key, reset_key = jax.random.split(self._key)
+        self._state, obs = self._reset(reset_key)
+        self._t = 0
+        return np.asarray(obs, dtype=np.float32), {}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Advance one step: ``(obs float32 [obs_dim], reward, terminated, truncated, info)``."""
+        if self._state is None:
+            raise gymnasium.error.ResetNeeded("Call reset() before step().")
+        if self.jax_env.spec.is_continuous:
+            action = jnp.asarray(action, dtype=jnp.float32).reshape(self.jax_env.spec.action_shape)
+        else:
+            action = jnp.asarray(action, dtype=jnp.int32)
+        out = self._step(self._state, action)
+        self._state = out.state
+        self._t += 1
+        limit = self.jax_env.spec.max_episode_steps
+        truncated = limit is not None and self._t >= limit
+        obs = np.asarray(out.obs, dtype=np.float32)
+        return obs, float(out.reward), bool(out.terminated), bool(truncated), {}
+
+    def render(self) -> UInt8[np.ndarray, "H W 3"] | None:
+        """The current frame as ``uint8 [H, W, 3]`` when ``render_mode="rgb_array"``."""
+        if self.render_mode is None:
+            gymnasium.logger.warn("render() called with render_mode=None; pass 'rgb_array'.")
+            return None
+        if self._state is None:
+            raise gymnasium.error.ResetNeeded("Call reset() before render().")
+        return self.jax_env.render_rgb(jax.device_get(self._state))
+
+
+# --- a tiny rasteriser: enough to draw poles, carts and targets without pygame -------------
+
+
+class Canvas:
+    """A white ``uint8 [size, size, 3]`` image with world coordinates ``[-extent, extent]^2``.
+
+    World ``y`` points up; the image's rows point down, which :meth:`_pixels` takes care of.
+    """
+
+    def __init__(self, extent: float, size: int = FRAME_SIZE):
+        self.extent = extent
+        self.size = size
+        self.image = np.full((size, size, 3), 255, dtype=np.uint8)
+        centres = (np.arange(size) + 0.5) / size * 2 * extent - extent
+        # World coordinates of every pixel centre: x along columns, y up along rows.
+        self._x, self._y = np.meshgrid(centres, centres[::-1])
+
+    def segment(
+        self,
+        p0: tuple[float, float],
+        p1: tuple[float, float],
+        width: float,
+        color: tuple[int, int, int],
+    ) -> Canvas:
+        """Draw a thick line (a capsule) of ``width`` world units from ``p0`` to ``p1``."""
+        d = np.subtract(p1, p0)
+        denom = max(float(d @ d), 1e-12)
+        t = np.clip(((self._x - p0[0]) * d[0] + (self._y - p0[1]) * d[1]) / denom, 0.0, 1.0)
+        dist2 = (self._x - p0[0] - t * d[0]) ** 2 + (self._y - p0[1] - t * d[1]) ** 2
+        self.image[dist2 <= (width / 2) ** 2] = color
+        return self
+
+    def disc(
+        self, centre: tuple[float, float], radius: float, color: tuple[int, int, int]
+    ) -> Canvas:
+        """Draw a filled disc."""
+        dist2 = (self._x - centre[0]) ** 2 + (self._y - centre[1]) ** 2
+        self.image[dist2 <= radius**2] = color
+        return self
+
+    def box(
+        self, centre: tuple[float, float], half: tuple[float, float], color: tuple[int, int, int]
+    ) -> Canvas:
+        """Draw a filled axis-aligned rectangle of half-sizes ``half``."""
+        inside = (np.abs(self._x - centre[0]) <= half[0]) & (np.abs(self._y - centre[1]) <= half[1])
+        self.image[inside] = color
+        return self

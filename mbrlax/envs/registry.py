@@ -1,0 +1,38 @@
+"""Ids of mbrlax's JAX-native envs (``mbrlax/...``) and `make_jax_env`."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from typing import Any
+
+from mbrlax.envs.base import EnvError, JaxEnv
+from mbrlax.envs.cartpole_swingup import CartpoleSwingup
+from mbrlax.envs.pendulum import Pendulum
+
+JAX_ENVS: dict[str, Callable[..., JaxEnv]] = {
+    "mbrlax/Pendulum-v0": Pendulum,
+    "mbrlax/CartpoleSwingup-v0": CartpoleSwingup,
+}
+"""Constructor of each JAX-native env by id; keyword arguments set its physical constants."""
+
+JAX_ENV_PREFIX = "mbrlax/"
+
+
+def list_jax_envs() -> list[str]:
+    """The ids accepted by :func:`make_jax_env` (and by ``make_env``), sorted."""
+    return sorted(JAX_ENVS)
+
+
+def make_jax_env(env_id: str, **kwargs: Any) -> JaxEnv:
+    """The pure JAX env of an ``mbrlax/...`` id; ``kwargs`` go to its constructor.
+
+    Example: ``make_jax_env("mbrlax/CartpoleSwingup-v0", friction=0.0)``.
+    """
+    if env_id not in JAX_ENVS:
+        close = difflib.get_close_matches(env_id, list(JAX_ENVS), n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise EnvError(
+            f"Unknown JAX env id {env_id!r}.{hint} Available: {', '.join(list_jax_envs())}."
+        )
+    return JAX_ENVS[env_id](**kwargs)
