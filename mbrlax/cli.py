@@ -13,8 +13,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import tyro
@@ -66,8 +66,8 @@ def format_table(rows: list[dict], columns: Sequence[str]) -> str:
 
     cells = [[fmt(r.get(c, float("nan"))) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths))]
-    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=False))]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths, strict=False)) for row in cells]
     return "\n".join(lines)
 
 

@@ -66,9 +66,7 @@ def run(exp: PETSExperiment, save: bool = True, **train_kwargs: Any) -> RunResul
     run_dir = (exp.run_dir or exp.default_run_dir()) if save else None
     record = {"algo": exp.algo, "env": exp.env, "seed": exp.seed, "experiment": exp}
     try:
-        result = train(
-            agent, env, eval_env, exp.runner, exp.seed, run_dir, record, **train_kwargs
-        )
+        result = train(agent, env, eval_env, exp.runner, exp.seed, run_dir, record, **train_kwargs)
     finally:
         env.close()
         eval_env.close()

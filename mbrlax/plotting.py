@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -38,15 +38,23 @@ def plot_learning_curves(
             evals = np.array([r.get("eval_return", np.nan) for r in rows], float)
             ax.plot(steps, train, color=color, alpha=0.25, lw=1)
             ok = np.isfinite(evals)
-            ax.plot(steps[ok], evals[ok], color=color, alpha=0.6 if len(runs) > 1 else 1.0,
-                    lw=1.2, marker="o", ms=3)
+            ax.plot(
+                steps[ok],
+                evals[ok],
+                color=color,
+                alpha=0.6 if len(runs) > 1 else 1.0,
+                lw=1.2,
+                marker="o",
+                ms=3,
+            )
             curves.append((steps[ok], evals[ok]))
         if len(runs) > 1:
             n = min(len(s) for s, _ in curves)
             if n:
                 mean = np.mean([e[:n] for _, e in curves], axis=0)
                 ax.plot(curves[0][0][:n], mean, color=color, lw=2.5)
-        ax.plot([], [], color=color, lw=2, label=f"{label} ({len(runs)} run{'s' * (len(runs) > 1)})")
+        plural = "s" if len(runs) > 1 else ""
+        ax.plot([], [], color=color, lw=2, label=f"{label} ({len(runs)} run{plural})")
     ax.plot([], [], color="gray", alpha=0.3, label="train episodes (faded)")
     ax.set_xlabel("environment steps")
     ax.set_ylabel("episode return")

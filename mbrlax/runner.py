@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import numpy as np
@@ -204,8 +205,10 @@ def train(
                 "model_epochs": last_fit.get("epochs", float("nan")),
             }
             is_last = episode + 1 == config.episodes
-            if eval_env is not None and config.eval_episodes and (
-                (episode + 1) % config.eval_every == 0 or is_last
+            if (
+                eval_env is not None
+                and config.eval_episodes
+                and ((episode + 1) % config.eval_every == 0 or is_last)
             ):
                 returns = []
                 for i in range(config.eval_episodes):

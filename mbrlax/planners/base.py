@@ -19,7 +19,8 @@ warm-starts from the previous plan: the stored mean sequence is shifted by one s
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Protocol
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
 
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
@@ -27,7 +28,10 @@ State = Any
 
 
 class StepFn(Protocol):
-    """A transition function on one example: ``(state, action [A], key) -> (state, r [], done [])``."""
+    """A transition function on one example.
+
+    ``(state, action [A], key) -> (state, reward [], done [])``.
+    """
 
     def __call__(
         self, state: State, action: Float[Array, " A"], key: PRNGKeyArray

@@ -1,0 +1,145 @@
+"""CEM planning speed through a probabilistic ensemble, as a fraction of this CPU's matmul peak.
+
+Reference workload: mbrl-lib's PETS cart-pole default (ensemble of 7, 4 hidden layers of 200
+SiLU units, population 350, 20 particles, horizon 15, 5 CEM iterations, obs 4 + act 1). Also a
+small Pendulum-sized workload (the Pendulum-v1 preset). The float32 matmul peak is measured in
+the same process, so the ratio is meaningful on a shared, noisy machine.
+
+    python benchmarks/planner_speed.py            # a table
+    python benchmarks/planner_speed.py --json     # one JSON object (reference workload)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mbrlax.agents.pets import PETS, PETSConfig
+from mbrlax.agents.pets.presets import PENDULUM
+from mbrlax.envs.spec import EnvSpec
+from mbrlax.models.ensemble import EnsembleConfig
+from mbrlax.planners import CEM
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    name: str
+    obs_dim: int
+    action_dim: int
+    config: PETSConfig
+
+
+REFERENCE = Workload(
+    "reference (mbrl-lib PETS cart-pole)",
+    4,
+    1,
+    PETSConfig(
+        model=EnsembleConfig(num_members=7, num_elites=7, hidden_sizes=(200, 200, 200, 200)),
+        planner=CEM(horizon=15, population=350, num_elites=35, iterations=5),
+        propagation="ts1",
+        num_particles=20,
+    ),
+)
+PENDULUM_WORKLOAD = Workload("pendulum preset", 3, 1, PENDULUM[0])
+
+
+def matmul_peak_gflops(n: int = 2048, repeats: int = 10) -> float:
+    """Best-of-``repeats`` float32 GFLOP/s of an n x n matmul on the default device."""
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    f = jax.jit(lambda x: x @ x)
+    f(a).block_until_ready()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        f(a).block_until_ready()
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def mlp_flops_per_action(w: Workload) -> float:
+    """Useful multiply-add FLOPs of the ensemble forward passes in one planning call."""
+    cfg = w.config
+    out = w.obs_dim * (2 if cfg.model.probabilistic else 1)
+    sizes = (w.obs_dim + w.action_dim, *cfg.model.hidden_sizes, out)
+    per_row = sum(2 * a * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+    particles = 1 if cfg.propagation == "expectation" else cfg.num_particles
+    p = cfg.planner
+    rows = p.population * particles * p.horizon * p.iterations
+    return per_row * rows
+
+
+def measure(w: Workload, repeats: int = 5) -> dict[str, float]:
+    spec = EnvSpec(
+        env_id="benchmark",
+        obs_shape=(w.obs_dim,),
+        action_kind="continuous",
+        action_shape=(w.action_dim,),
+        action_low=(-1.0,) * w.action_dim,
+        action_high=(1.0,) * w.action_dim,
+    )
+
+    # Benchmark with a known, cheap reward so the model's forward passes dominate.
+    from mbrlax.envs.tasks import TaskFunctions
+
+    task = TaskFunctions(
+        reward=lambda o, a, n: -jnp.sum(n**2) - 0.01 * jnp.sum(a**2),
+        termination=lambda o, a, n: jnp.array(False),
+        reward_exact=True,
+        note="benchmark",
+    )
+    agent = PETS(w.config, spec, task)
+    state = agent.init(jax.random.key(0))
+    obs = jnp.zeros(w.obs_dim)
+    t = time.perf_counter()
+    action, state, _ = agent.act(state, obs, jax.random.key(1))
+    action.block_until_ready()
+    compile_s = time.perf_counter() - t
+    times = []
+    for i in range(repeats):
+        t = time.perf_counter()
+        action, state, _ = agent.act(state, obs, jax.random.key(2 + i))
+        action.block_until_ready()
+        times.append(time.perf_counter() - t)
+    seconds = float(np.median(times))
+    flops = mlp_flops_per_action(w)
+    return {
+        "ms_per_action": 1000 * seconds,
+        "gflops": flops / seconds / 1e9,
+        "compile_seconds": compile_s,
+        "gflop_per_action": flops / 1e9,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    peak = matmul_peak_gflops()
+    ref = measure(REFERENCE, args.repeats)
+    peak = max(peak, matmul_peak_gflops())  # measured again after, the better of the two
+    if args.json:
+        print(json.dumps({**ref, "peak_gflops": peak, "fraction_of_peak": ref["gflops"] / peak}))
+        return
+    small = measure(PENDULUM_WORKLOAD, args.repeats)
+    print(f"device: {jax.devices()[0].device_kind}, float32 matmul peak {peak:.1f} GFLOP/s")
+    header = (
+        f"{'workload':38s} {'ms/action':>10s} {'GFLOP/act':>10s} {'GFLOP/s':>8s} "
+        f"{'fraction_of_peak':>16s} {'compile s':>9s}"
+    )
+    print(header)
+    for name, r in ((REFERENCE.name, ref), (PENDULUM_WORKLOAD.name, small)):
+        print(
+            f"{name:38s} {r['ms_per_action']:10.1f} {r['gflop_per_action']:10.2f} "
+            f"{r['gflops']:8.1f} {r['gflops'] / peak:16.2f} {r['compile_seconds']:9.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""Planners: "what should I do now?" for any transition function ``step``.
+
+Each planner is a frozen config dataclass whose ``build(action_low, action_high,
+terminal_value=None)`` returns a :class:`Planner` ``(init, plan)`` pair::
+
+    planner = CEM(horizon=15).build(low, high)
+    pstate = planner.init()
+    plan = jax.jit(planner.plan, static_argnames="step")
+    action, pstate, info = plan(pstate, step=step, state=state, key=key)
+"""
+
+from mbrlax.planners._rollout import sequence_return, sequence_returns, shift_plan
+from mbrlax.planners.base import Planner, PlannerState, StepFn, TerminalValueFn
+from mbrlax.planners.cem import CEM
+from mbrlax.planners.icem import ICEM, colored_noise
+from mbrlax.planners.mppi import MPPI, path_integral_weights
+from mbrlax.planners.random_shooting import RandomShooting
+
+__all__ = [
+    "CEM",
+    "ICEM",
+    "MPPI",
+    "Planner",
+    "PlannerState",
+    "RandomShooting",
+    "StepFn",
+    "TerminalValueFn",
+    "colored_noise",
+    "path_integral_weights",
+    "sequence_return",
+    "sequence_returns",
+    "shift_plan",
+]

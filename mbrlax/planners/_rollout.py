@@ -1,0 +1,164 @@
+"""The one piece every sampling planner shares: the return of candidate action sequences.
+
+Also the small helpers they all need (checking bounds and config, shifting a plan for warm
+starts, and scoring elites), so each planner file reads as its algorithm and nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Bool, Float, PRNGKeyArray
+
+from mbrlax.planners.base import State, StepFn, TerminalValueFn
+
+
+class _RolloutCarry(NamedTuple):
+    """What ``lax.scan`` carries along one candidate's horizon."""
+
+    state: State
+    alive: Bool[Array, ""]  # False from the step after the candidate terminated
+    discount: Float[Array, ""]  # discount ** t
+    ret: Float[Array, ""]  # discounted return so far
+
+
+def sequence_return(
+    step: StepFn,
+    state: State,
+    actions: Float[Array, "H A"],
+    key: PRNGKeyArray,
+    discount: float = 1.0,
+    terminal_value: TerminalValueFn | None = None,
+) -> Float[Array, ""]:
+    """Discounted return of one action sequence from ``state``; ``-inf`` if not finite.
+
+    Args:
+        step: ``step(state, action [A], key) -> (state, reward [], terminated [])``.
+        state: the pytree the plan starts from.
+        actions: ``[H, A]`` the candidate sequence.
+        key: split into one key per step.
+        discount: ``gamma``; the reward of step ``t`` is weighted by ``gamma ** t``.
+        terminal_value: optional ``V(s_H)``, added times ``gamma ** H`` if still alive.
+
+    Returns:
+        ``[]`` the return. The reward of the terminating step counts; later ones do not.
+    """
+    horizon = actions.shape[0]
+
+    def body(carry: _RolloutCarry, inputs: tuple[Array, Array]) -> tuple[_RolloutCarry, None]:
+        action, step_key = inputs
+        next_state, reward, terminated = step(carry.state, action, step_key)
+        reward = jnp.asarray(reward, carry.ret.dtype)
+        # `where`, not a product: a model stepped past termination may return NaN, and
+        # 0 * NaN would poison a return that is in fact finite.
+        ret = carry.ret + jnp.where(carry.alive, carry.discount * reward, 0.0)
+        alive = carry.alive & ~jnp.asarray(terminated, bool)
+        return _RolloutCarry(next_state, alive, carry.discount * discount, ret), None
+
+    init = _RolloutCarry(
+        state=state,
+        alive=jnp.array(True),
+        discount=jnp.array(1.0, jnp.float32),
+        ret=jnp.array(0.0, jnp.float32),
+    )
+    final, _ = jax.lax.scan(body, init, (actions, jax.random.split(key, horizon)))
+    ret = final.ret
+    if terminal_value is not None:
+        value = jnp.asarray(terminal_value(final.state), ret.dtype)
+        ret = ret + jnp.where(final.alive, final.discount * value, 0.0)
+    # A diverging model must never look like the best plan: NaN and +-inf rank last.
+    return jnp.where(jnp.isfinite(ret), ret, -jnp.inf)
+
+
+def sequence_returns(
+    step: StepFn,
+    state: State,
+    actions: Float[Array, "N H A"],
+    key: PRNGKeyArray,
+    discount: float = 1.0,
+    terminal_value: TerminalValueFn | None = None,
+) -> Float[Array, " N"]:
+    """Returns of ``N`` candidate sequences from the same ``state`` (see :func:`sequence_return`).
+
+    Each candidate gets its own key, so a stochastic ``step`` samples independent futures.
+
+    Args:
+        step: ``step(state, action [A], key) -> (state, reward [], terminated [])``.
+        state: the pytree every candidate starts from (not batched).
+        actions: ``[N, H, A]`` candidate sequences.
+        key: PRNG key, split into one key per candidate.
+        discount: ``gamma`` in ``(0, 1]``.
+        terminal_value: optional ``V(s_H)``.
+
+    Returns:
+        ``[N]`` returns; non-finite ones are ``-inf``.
+    """
+    keys = jax.random.split(key, actions.shape[0])
+
+    def one(sequence: Float[Array, "H A"], k: PRNGKeyArray) -> Float[Array, ""]:
+        return sequence_return(step, state, sequence, k, discount, terminal_value)
+
+    return jax.vmap(one)(actions, keys)
+
+
+def shift_plan(plan: Float[Array, "H A"], fill: Float[Array, " A"]) -> Float[Array, "H A"]:
+    """Warm start: ``plan`` advanced by one step, the freed last step set to ``fill``.
+
+    Args:
+        plan: ``[H, A]`` the plan just executed from its first step.
+        fill: ``[A]`` the action for the new last step (the initial mean).
+
+    Returns:
+        ``[H, A]`` ``[plan[1], ..., plan[H-1], fill]``.
+    """
+    return jnp.concatenate([plan[1:], fill[None].astype(plan.dtype)], axis=0)
+
+
+def finite_fraction(returns: Float[Array, " N"]) -> Float[Array, ""]:
+    """``[]`` share of candidates whose return was finite (a model-health signal for logs)."""
+    return jnp.mean(jnp.isfinite(returns).astype(jnp.float32))
+
+
+def check_bounds(
+    action_low: Float[np.ndarray, " A"], action_high: Float[np.ndarray, " A"]
+) -> tuple[Float[np.ndarray, " A"], Float[np.ndarray, " A"]]:
+    """Validate action bounds at ``build`` time; returns them as float32 numpy ``[A]`` arrays."""
+    low = np.asarray(action_low, dtype=np.float32)
+    high = np.asarray(action_high, dtype=np.float32)
+    if low.ndim != 1 or low.shape != high.shape or low.size == 0:
+        raise ValueError(
+            f"action_low and action_high must both have shape [A], got {low.shape} and "
+            f"{high.shape}; pass e.g. spec.action_bounds() of a continuous EnvSpec."
+        )
+    if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+        raise ValueError(
+            f"action bounds must be finite, got low={low}, high={high}; sampling planners "
+            "need a box to sample in: rescale the action space or choose finite bounds."
+        )
+    if not np.all(low < high):
+        raise ValueError(f"need action_low < action_high everywhere, got low={low}, high={high}.")
+    return low, high
+
+
+def check_common(name: str, horizon: int, discount: float) -> None:
+    """Validate the fields every planner config shares; raises ``ValueError`` saying which."""
+    if not (isinstance(horizon, int) and horizon >= 1):
+        raise ValueError(f"{name}.horizon must be an int >= 1, got {horizon!r}.")
+    if not (0.0 < discount <= 1.0):
+        raise ValueError(f"{name}.discount must be in (0, 1], got {discount!r}.")
+
+
+def check_positive_int(name: str, field: str, value: int, minimum: int = 1) -> None:
+    """Raise ``ValueError`` unless ``value`` is an int >= ``minimum``."""
+    if not (isinstance(value, int) and value >= minimum):
+        raise ValueError(f"{name}.{field} must be an int >= {minimum}, got {value!r}.")
+
+
+def check_unit_interval(name: str, field: str, value: float) -> None:
+    """Raise ``ValueError`` unless ``0 <= value <= 1``."""
+    if not (0.0 <= value <= 1.0 and math.isfinite(value)):
+        raise ValueError(f"{name}.{field} must be in [0, 1], got {value!r}.")

@@ -1,0 +1,173 @@
+"""`MPPI`: model predictive path integral control (Williams et al. 2017).
+
+"Information Theoretic MPC for Model-Based Reinforcement Learning" (ICRA 2017): perturb the
+current plan ``U`` with Gaussian noise, weight each perturbation by
+``softmax(return / lambda)`` and move the plan by the weighted sum of perturbations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from mbrlax.planners import _rollout
+from mbrlax.planners.base import Planner, PlannerState, State, StepFn, TerminalValueFn
+
+
+@dataclasses.dataclass(frozen=True)
+class MPPI:
+    """MPPI over open-loop action sequences, warm-started from the shifted previous plan.
+
+    Attributes:
+        horizon: ``H``, the number of planned steps.
+        discount: ``gamma`` in ``(0, 1]`` weighting the reward of step ``t`` by ``gamma ** t``.
+        population: perturbed sequences sampled per iteration.
+        iterations: updates of the plan per call (the paper does one).
+        noise_std: std of the perturbations in units of the half-range ``(high - low) / 2``.
+        temperature: ``lambda > 0``; lower concentrates the weights on the best sequences,
+            so it should be of the order of the spread of returns (same units as rewards).
+        control_cost_weight: ``gamma`` of Williams et al. 2018: each return is lowered by
+            ``gamma * sum_t U_t . eps_t / sigma**2``, the likelihood-ratio term of the
+            information-theoretic derivation; ``0`` (the default) leaves it out.
+    """
+
+    horizon: int = 15
+    discount: float = 1.0
+    population: int = 500
+    iterations: int = 1
+    noise_std: float = 0.5
+    temperature: float = 1.0
+    control_cost_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        _rollout.check_common("MPPI", self.horizon, self.discount)
+        _rollout.check_positive_int("MPPI", "population", self.population)
+        _rollout.check_positive_int("MPPI", "iterations", self.iterations)
+        if not self.noise_std > 0:
+            raise ValueError(f"MPPI.noise_std must be > 0, got {self.noise_std!r}.")
+        if not self.temperature > 0:
+            raise ValueError(
+                f"MPPI.temperature must be > 0, got {self.temperature!r}; for a near-greedy "
+                "update use a small positive value."
+            )
+        if not self.control_cost_weight >= 0:
+            raise ValueError(
+                f"MPPI.control_cost_weight must be >= 0, got {self.control_cost_weight!r}."
+            )
+
+    def build(
+        self,
+        action_low: Float[np.ndarray, " A"],
+        action_high: Float[np.ndarray, " A"],
+        terminal_value: TerminalValueFn | None = None,
+    ) -> Planner:
+        """The planner for actions in ``[action_low [A], action_high [A]]``.
+
+        ``terminal_value(s_H) -> []`` is added to each return (times ``gamma ** H``, if alive).
+        """
+        low, high = _rollout.check_bounds(action_low, action_high)
+        mean0 = np.broadcast_to((low + high) / 2, (self.horizon, low.size))
+        std0 = np.broadcast_to(self.noise_std * (high - low) / 2, (self.horizon, low.size))
+        initial = functools.partial(_initial_state, mean0, std0)
+        plan = functools.partial(_plan, self, low, high, terminal_value)
+        return Planner(init=initial, plan=plan)
+
+
+def _initial_state(mean0: np.ndarray, std0: np.ndarray) -> PlannerState:
+    """The start-of-episode state: the mid-point plan, the noise std, no elites."""
+    mean = jnp.asarray(mean0, jnp.float32)
+    return PlannerState(mean, jnp.asarray(std0, jnp.float32), jnp.zeros((0, *mean.shape)))
+
+
+def path_integral_weights(
+    returns: Float[Array, " N"], temperature: float | Float[Array, ""]
+) -> Float[Array, " N"]:
+    """``softmax(returns / temperature)``, stable, with zero weight on non-finite returns.
+
+    Args:
+        returns: ``[N]`` returns, ``-inf`` for candidates to ignore.
+        temperature: ``lambda > 0``.
+
+    Returns:
+        ``[N]`` weights summing to 1, or all zero when no return is finite (so the plan
+        is left as it is rather than moved by NaNs).
+    """
+    finite = jnp.isfinite(returns)
+    best = jnp.max(jnp.where(finite, returns, -jnp.inf))
+    # Subtracting the best return keeps exp() in range; `where` drops the NaN that
+    # -inf - (-inf) gives when nothing is finite.
+    unnormalised = jnp.where(finite, jnp.exp((returns - best) / temperature), 0.0)
+    total = unnormalised.sum()
+    return unnormalised / jnp.where(total > 0, total, 1.0)
+
+
+class _MPPICarry(NamedTuple):
+    plan: Float[Array, "H A"]
+    best_return: Float[Array, ""]
+    num_finite: Float[Array, ""]
+
+
+def _plan(
+    cfg: MPPI,
+    low: Float[np.ndarray, " A"],
+    high: Float[np.ndarray, " A"],
+    terminal_value: TerminalValueFn | None,
+    pstate: PlannerState,
+    step: StepFn,
+    state: State,
+    key: PRNGKeyArray,
+) -> tuple[Float[Array, " A"], PlannerState, dict[str, Array]]:
+    """One MPC decision: ``(action [A], next pstate, info)``; see :class:`MPPI`."""
+    keys = jax.random.split(key, cfg.iterations + 1)
+    iteration_keys, final_key = keys[:-1], keys[-1]
+    sigma = pstate.std
+
+    def iteration(carry: _MPPICarry, it_key: PRNGKeyArray) -> tuple[_MPPICarry, None]:
+        noise_key, eval_key = jax.random.split(it_key)
+        noise = sigma * jax.random.normal(noise_key, (cfg.population, *sigma.shape))
+        samples = jnp.clip(carry.plan + noise, low, high)
+        # The perturbation actually applied: the update is then a convex combination of
+        # in-bounds samples, so the plan stays in the bounds.
+        eps = samples - carry.plan
+        returns = _rollout.sequence_returns(
+            step, state, samples, eval_key, cfg.discount, terminal_value
+        )
+        scores = returns
+        if cfg.control_cost_weight > 0:
+            likelihood_ratio = jnp.sum(carry.plan * eps / sigma**2, axis=(1, 2))
+            scores = returns - cfg.control_cost_weight * likelihood_ratio
+        weights = path_integral_weights(scores, cfg.temperature)
+        plan = jnp.clip(carry.plan + jnp.einsum("n,nha->ha", weights, eps), low, high)
+        carry = _MPPICarry(
+            plan=plan,
+            best_return=jnp.maximum(carry.best_return, returns.max()),
+            num_finite=carry.num_finite + jnp.isfinite(returns).sum(),
+        )
+        return carry, None
+
+    init = _MPPICarry(
+        plan=pstate.mean,
+        best_return=jnp.array(-jnp.inf, jnp.float32),
+        num_finite=jnp.array(0.0, jnp.float32),
+    )
+    final, _ = jax.lax.scan(iteration, init, iteration_keys)
+    expected = _rollout.sequence_returns(
+        step, state, final.plan[None], final_key, cfg.discount, terminal_value
+    )[0]
+    next_pstate = PlannerState(
+        mean=_rollout.shift_plan(final.plan, jnp.asarray((low + high) / 2)),
+        std=pstate.std,
+        elites=pstate.elites,
+    )
+    info = {
+        "expected_return": expected,
+        "best_return": final.best_return,
+        "finite_fraction": final.num_finite / (cfg.iterations * cfg.population),
+    }
+    return final.plan[0], next_pstate, info

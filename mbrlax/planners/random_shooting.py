@@ -1,0 +1,94 @@
+"""`RandomShooting`: the best of many uniformly random action sequences (Nagabandi et al. 2018)."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from mbrlax.planners import _rollout
+from mbrlax.planners.base import Planner, PlannerState, State, StepFn, TerminalValueFn
+
+
+@dataclasses.dataclass(frozen=True)
+class RandomShooting:
+    """Sample sequences uniformly in the bounds, execute the first action of the best one.
+
+    The previous call's best sequence, shifted by one step, is always one of the candidates
+    (it is re-evaluated, so a stochastic model does not make it look better than it is):
+    the plan never gets worse merely because no good sample was drawn this time.
+
+    Attributes:
+        horizon: ``H``, the number of planned steps.
+        discount: ``gamma`` in ``(0, 1]`` weighting the reward of step ``t`` by ``gamma ** t``.
+        population: candidate sequences per call, the warm-start one included.
+    """
+
+    horizon: int = 15
+    discount: float = 1.0
+    population: int = 1000
+
+    def __post_init__(self) -> None:
+        _rollout.check_common("RandomShooting", self.horizon, self.discount)
+        _rollout.check_positive_int("RandomShooting", "population", self.population)
+
+    def build(
+        self,
+        action_low: Float[np.ndarray, " A"],
+        action_high: Float[np.ndarray, " A"],
+        terminal_value: TerminalValueFn | None = None,
+    ) -> Planner:
+        """The planner for actions in ``[action_low [A], action_high [A]]``.
+
+        ``terminal_value(s_H) -> []`` is added to each return (times ``gamma ** H``, if alive).
+        """
+        low, high = _rollout.check_bounds(action_low, action_high)
+        mean0 = np.broadcast_to((low + high) / 2, (self.horizon, low.size))
+        # Unused by the sampler (it is uniform); kept so PlannerState has one shape everywhere.
+        std0 = np.broadcast_to((high - low) / 2, (self.horizon, low.size))
+        initial = functools.partial(_initial_state, mean0, std0)
+        plan = functools.partial(_plan, self, low, high, terminal_value)
+        return Planner(init=initial, plan=plan)
+
+
+def _initial_state(mean0: np.ndarray, std0: np.ndarray) -> PlannerState:
+    """The start-of-episode state: the mid-point plan, the half-range, no elites."""
+    mean = jnp.asarray(mean0, jnp.float32)
+    return PlannerState(mean, jnp.asarray(std0, jnp.float32), jnp.zeros((0, *mean.shape)))
+
+
+def _plan(
+    cfg: RandomShooting,
+    low: Float[np.ndarray, " A"],
+    high: Float[np.ndarray, " A"],
+    terminal_value: TerminalValueFn | None,
+    pstate: PlannerState,
+    step: StepFn,
+    state: State,
+    key: PRNGKeyArray,
+) -> tuple[Float[Array, " A"], PlannerState, dict[str, Array]]:
+    """One MPC decision: ``(action [A], next pstate, info)``; see :class:`RandomShooting`."""
+    sample_key, eval_key = jax.random.split(key)
+    shape = (cfg.population - 1, *pstate.mean.shape)
+    samples = jax.random.uniform(sample_key, shape, minval=low, maxval=high)
+    candidates = jnp.concatenate([pstate.mean[None], samples], axis=0)
+    returns = _rollout.sequence_returns(
+        step, state, candidates, eval_key, cfg.discount, terminal_value
+    )
+    best = jnp.argmax(returns)
+    plan = candidates[best]
+    next_pstate = PlannerState(
+        mean=_rollout.shift_plan(plan, jnp.asarray((low + high) / 2)),
+        std=pstate.std,
+        elites=pstate.elites,
+    )
+    info = {
+        "expected_return": returns[best],
+        "best_return": returns[best],
+        "finite_fraction": _rollout.finite_fraction(returns),
+    }
+    return plan[0], next_pstate, info

@@ -1,0 +1,421 @@
+"""Planners against oracles: known optima, exact warm starts, termination, NaNs, bounds."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mbrlax.planners import (
+    CEM,
+    ICEM,
+    MPPI,
+    RandomShooting,
+    colored_noise,
+    path_integral_weights,
+    sequence_returns,
+    shift_plan,
+)
+
+H = 4  # short horizons keep compile and run time small
+
+# Small but sufficient budgets; each planner compiles once per step function.
+PLANNERS = {
+    # Random shooting searches all H * A dimensions blindly: it gets a shorter horizon.
+    "random_shooting": RandomShooting(horizon=2, population=10_000),
+    "cem": CEM(horizon=H, population=200, num_elites=20, iterations=10),
+    "cem_constrained": CEM(
+        horizon=H, population=200, num_elites=20, iterations=10, constrain_variance=True
+    ),
+    "cem_best": CEM(horizon=H, population=200, num_elites=20, iterations=10, return_best=True),
+    "icem": ICEM(horizon=H, population=600, num_elites=10, iterations=3),
+    "mppi": MPPI(horizon=H, population=200, iterations=10, temperature=0.1, noise_std=0.2),
+}
+# The objectives below are quadratic near the optimum: a return within 0.1 of the optimum
+# allows first actions off by ~0.15 (the mid-point plan is 8 below the optimum). Random
+# shooting searches blindly and iCEM executes the best *sample*, so both are less precise.
+ACTION_TOL = {"random_shooting": 0.3, "icem": 0.25}
+RETURN_TOL = {"random_shooting": 0.5, "icem": 0.2, "mppi": 0.15}
+FIRST_CALL_RETURN_TOL = 1.0  # a cold start from the mid-point (iCEM relies on warm starts)
+
+
+def _no_termination() -> jax.Array:
+    return jnp.array(False)
+
+
+# --------------------------------------------------------------------------- rollouts
+
+
+def test_sequence_returns_discount_termination_and_terminal_value_exactly():
+    # state = t; reward r_t = t + 1; terminates after step `stop` (its reward counts).
+    stop = 2
+
+    def step(t, a, key):
+        del key
+        return t + 1, (t + 1).astype(jnp.float32) + 0.0 * a[0], t == stop
+
+    actions = jnp.zeros((1, 5, 1))
+    key = jax.random.key(0)
+    gamma = 0.9
+    ret = sequence_returns(step, jnp.array(0), actions, key, discount=gamma)
+    expected = sum(gamma**t * (t + 1) for t in range(stop + 1))
+    np.testing.assert_allclose(ret, [expected], rtol=1e-6)
+
+    # V(s_H) counts (times gamma**H) only for a candidate still alive at the end.
+    def value(t):
+        return jnp.asarray(100.0)
+
+    def never(t, a, key):
+        return t + 1, jnp.array(1.0), jnp.array(False)
+
+    ret = sequence_returns(never, jnp.array(0), actions, key, gamma, value)
+    np.testing.assert_allclose(ret, [sum(gamma**t for t in range(5)) + gamma**5 * 100], rtol=1e-6)
+    ret = sequence_returns(step, jnp.array(0), actions, key, gamma, value)
+    np.testing.assert_allclose(ret, [expected], rtol=1e-6)
+
+
+def test_sequence_returns_non_finite_is_minus_inf_and_dead_nan_is_ignored():
+    # reward NaN for a > 0.5, +inf for a < -0.5; after termination the state itself is NaN.
+    def step(x, a, key):
+        r = jnp.where(a[0] > 0.5, jnp.nan, jnp.where(a[0] < -0.5, jnp.inf, 1.0))
+        return x * jnp.nan, r, jnp.array(True)  # terminates at once: later NaNs are dead
+
+    actions = jnp.array([[[0.9], [0.0]], [[-0.9], [0.0]], [[0.0], [0.9]]])
+    ret = sequence_returns(step, jnp.array(1.0), actions, jax.random.key(0))
+    np.testing.assert_array_equal(ret, [-jnp.inf, -jnp.inf, 1.0])
+
+
+def test_sequence_returns_gives_each_candidate_its_own_noise():
+    def step(x, a, key):
+        return x, jax.random.normal(key), jnp.array(False)
+
+    ret = sequence_returns(step, jnp.array(0.0), jnp.zeros((64, 3, 1)), jax.random.key(1))
+    assert np.unique(np.asarray(ret)).size == 64
+    again = sequence_returns(step, jnp.array(0.0), jnp.zeros((64, 3, 1)), jax.random.key(1))
+    np.testing.assert_array_equal(ret, again)
+
+
+def test_shift_plan():
+    plan = jnp.arange(6.0).reshape(3, 2)
+    np.testing.assert_array_equal(shift_plan(plan, jnp.array([9.0, 8.0])), [[2, 3], [4, 5], [9, 8]])
+
+
+# --------------------------------------------------------------------------- noise and weights
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0, 2.0])
+def test_colored_noise_has_unit_variance_and_power_law_spectrum(beta):
+    n = 64
+    noise = np.asarray(colored_noise(jax.random.key(0), beta, (n, 4000)))
+    assert noise.shape == (n, 4000)
+    np.testing.assert_allclose(noise.std(axis=1), 1.0, atol=0.05)
+    power = (np.abs(np.fft.rfft(noise, axis=0)) ** 2).mean(axis=1)
+    freqs = np.fft.rfftfreq(n)
+    inner = slice(1, -1)  # DC and Nyquist bins are special-cased by the generator
+    slope = np.polyfit(np.log(freqs[inner]), np.log(power[inner]), 1)[0]
+    np.testing.assert_allclose(slope, -beta, atol=0.15)
+
+
+def test_path_integral_weights_stable_and_finite():
+    returns = jnp.array([1.0, 2.0, 0.0])
+    np.testing.assert_allclose(
+        path_integral_weights(returns, 0.5), jax.nn.softmax(returns / 0.5), rtol=1e-6
+    )
+    huge = path_integral_weights(jnp.array([1e6, 1e6 - 100.0, -jnp.inf, jnp.nan]), 1.0)
+    np.testing.assert_allclose(huge, [1.0, 0.0, 0.0, 0.0], atol=1e-30)
+    none = path_integral_weights(jnp.array([-jnp.inf, jnp.nan]), 1.0)
+    np.testing.assert_array_equal(none, [0.0, 0.0])
+
+
+# --------------------------------------------------------------------------- planners
+
+
+LOW = np.array([-1.0, -0.5], np.float32)
+HIGH = np.array([1.0, 0.5], np.float32)
+# Action 0 tracks a target inside the bounds; action 1 a target above the upper bound, so its
+# optimum is the bound itself. Long enough for states t = 0..2 plus a horizon.
+TARGET = jnp.stack([jnp.array([0.6, 0.4, 0.1, -0.2, -0.4, -0.5, -0.5]), jnp.full((7,), 2.0)], -1)
+OPTIMUM_PER_STEP = -((2.0 - 0.5) ** 2)
+BONUS = 1e3  # paid for any action outside the bounds: sampling outside would be caught
+
+
+def _tracking_step(t, a, key):
+    del key
+    outside = jnp.any((a < LOW - 1e-6) | (a > HIGH + 1e-6))
+    reward = -jnp.sum((a - TARGET[t]) ** 2) + BONUS * outside
+    return t + 1, reward, _no_termination()
+
+
+@pytest.mark.parametrize("name", list(PLANNERS))
+def test_finds_known_optimum_in_bounds_and_compiles_once(name):
+    config = PLANNERS[name]
+    h, optimum = config.horizon, config.horizon * OPTIMUM_PER_STEP
+    planner = config.build(LOW, HIGH)
+    traces = 0
+
+    def plan(pstate, t, key):
+        nonlocal traces
+        traces += 1
+        return planner.plan(pstate, _tracking_step, t, key)
+
+    plan = jax.jit(plan)
+    pstate = planner.init()
+    mid = (LOW + HIGH) / 2
+    tol, rtol = ACTION_TOL.get(name, 0.15), RETURN_TOL.get(name, 0.1)
+    # Three MPC calls at t = 0, 1, 2: the first from a cold start, the next warm-started.
+    for t, key in enumerate(jax.random.split(jax.random.key(0), 3)):
+        action, next_pstate, info = plan(pstate, jnp.array(t), key)
+        assert action.shape == (2,) and action.dtype == jnp.float32
+        assert np.all(action >= LOW) and np.all(action <= HIGH)
+        assert set(info) >= {"expected_return", "best_return", "finite_fraction"}
+        assert all(v.shape == () for v in info.values())
+        # Nothing outside the bounds was ever evaluated: it would have earned the bonus.
+        assert info["best_return"] <= optimum + 1e-4
+        assert info["finite_fraction"] == 1.0
+        for leaf in (next_pstate.mean, next_pstate.elites):
+            assert np.all(leaf >= LOW) and np.all(leaf <= HIGH)
+        # Warm start: the mid-point fills the freed last step.
+        np.testing.assert_array_equal(next_pstate.mean[-1], mid)
+        if t == 0:
+            assert info["expected_return"] >= optimum - FIRST_CALL_RETURN_TOL
+        else:
+            np.testing.assert_allclose(info["expected_return"], optimum, atol=rtol)
+            np.testing.assert_allclose(action, [TARGET[t, 0], HIGH[1]], atol=tol)
+            np.testing.assert_allclose(next_pstate.mean[:-1, 0], TARGET[t + 1 : t + h, 0], atol=tol)
+        pstate = next_pstate
+    assert traces == 1
+    # Same inputs, same key: the same decision, bit for bit.
+    again = plan(pstate, jnp.array(0), jax.random.key(5))
+    np.testing.assert_array_equal(again[0], plan(pstate, jnp.array(0), jax.random.key(5))[0])
+    assert traces == 1
+
+
+def _frozen_plan(horizon: int) -> jax.Array:
+    """A warm-start plan ``[horizon, 2]`` in ``[LOW, HIGH]``, unlike any a planner would make."""
+    return LOW + (HIGH - LOW) * jax.random.uniform(jax.random.key(42), (horizon, 2))
+
+
+@pytest.mark.parametrize("config", [PLANNERS["cem"], PLANNERS["icem"]], ids=["cem", "icem"])
+def test_warm_start_with_frozen_mean_shifts_exactly(config):
+    # alpha = 1 keeps all the weight on the old mean: the plan is exactly the warm start.
+    planner = dataclasses.replace(config, alpha=1.0).build(LOW, HIGH)
+    start = planner.init()
+    plan = _frozen_plan(config.horizon)
+    pstate = start._replace(mean=plan, std=start.std * 0.5)
+    action, next_pstate, _ = jax.jit(planner.plan, static_argnames="step")(
+        pstate, step=_tracking_step, state=jnp.array(0), key=jax.random.key(0)
+    )
+    np.testing.assert_array_equal(next_pstate.mean, shift_plan(plan, (LOW + HIGH) / 2))
+    np.testing.assert_array_equal(next_pstate.std, start.std)  # reset, not carried
+    assert next_pstate.elites.shape == start.elites.shape
+    if isinstance(config, CEM):
+        np.testing.assert_array_equal(action, plan[0])  # CEM executes the mean
+
+
+def test_warm_start_random_shooting_keeps_previous_plan_when_it_is_best():
+    plan = _frozen_plan(PLANNERS["random_shooting"].horizon)
+
+    def step(t, a, key):  # the warm-start plan itself is the unique optimum
+        return t + 1, -jnp.sum((a - plan[t]) ** 2), _no_termination()
+
+    planner = PLANNERS["random_shooting"].build(LOW, HIGH)
+    pstate = planner.init()._replace(mean=plan)
+    action, next_pstate, info = jax.jit(planner.plan, static_argnames="step")(
+        pstate, step=step, state=jnp.array(0), key=jax.random.key(0)
+    )
+    np.testing.assert_array_equal(action, plan[0])
+    np.testing.assert_array_equal(next_pstate.mean, shift_plan(plan, (LOW + HIGH) / 2))
+    assert info["expected_return"] == 0.0
+
+
+def test_mppi_all_nan_leaves_plan_unchanged_and_shifts_it():
+    plan = _frozen_plan(PLANNERS["mppi"].horizon)
+
+    def step(t, a, key):
+        return t + 1, jnp.nan * a[0], _no_termination()
+
+    planner = PLANNERS["mppi"].build(LOW, HIGH)
+    pstate = planner.init()._replace(mean=plan)
+    action, next_pstate, info = jax.jit(planner.plan, static_argnames="step")(
+        pstate, step=step, state=jnp.array(0), key=jax.random.key(0)
+    )
+    np.testing.assert_array_equal(action, plan[0])
+    np.testing.assert_array_equal(next_pstate.mean, shift_plan(plan, (LOW + HIGH) / 2))
+    assert info["finite_fraction"] == 0.0 and info["expected_return"] == -jnp.inf
+
+
+def test_mppi_control_cost_pulls_the_plan_towards_zero():
+    # With no reward the score is the likelihood-ratio term alone, -gamma U.eps / sigma^2; for
+    # small noise the update is then ~ -(gamma / lambda) U, so gamma = lambda sends U to 0.
+    def step(t, a, key):
+        return t + 1, jnp.array(0.0), _no_termination()
+
+    start = jnp.full((H, 1), 0.5)
+    means = []
+    for weight in (0.0, PLANNERS["mppi"].temperature):
+        config = dataclasses.replace(PLANNERS["mppi"], control_cost_weight=weight)
+        planner = config.build(np.array([-1.0]), np.array([1.0]))
+        _, pstate, _ = planner.plan(
+            planner.init()._replace(mean=start), step, jnp.array(0), jax.random.key(0)
+        )
+        means.append(np.asarray(pstate.mean[:-1]))
+    np.testing.assert_allclose(means[0], 0.5, atol=0.1)  # unweighted noise averages out
+    np.testing.assert_allclose(means[1], 0.0, atol=0.1)
+
+
+# Termination oracle (actions in [-1, 1]): in the normal mode an action > 0.5 pays 1 and
+# terminates, anything else pays 0.5; the terminal "jackpot" mode would pay 10 per step.
+# Respecting termination, the best (H = 4) is 0.5 three times then terminate: 2.5, first action
+# <= 0.5. A planner ignoring termination would jump at once: 1 + 3 * 10 = 31.
+def _jackpot_step(jackpot, a, key):
+    del key
+    jump = a[0] > 0.5
+    reward = jnp.where(jackpot, 10.0, jnp.where(jump, 1.0, 0.5))
+    return jackpot | jump, reward, ~jackpot & jump
+
+
+def test_jackpot_oracle_would_mislead_a_planner_that_ignores_termination():
+    def ignoring(jackpot, a, key):
+        next_state, reward, _ = _jackpot_step(jackpot, a, key)
+        return next_state, reward, _no_termination()
+
+    actions = jnp.array([[[0.0], [0.0], [0.0], [1.0]], [[1.0], [0.0], [0.0], [0.0]]])
+    key = jax.random.key(0)
+    np.testing.assert_allclose(
+        sequence_returns(_jackpot_step, jnp.array(False), actions, key), [2.5, 1.0]
+    )
+    np.testing.assert_allclose(
+        sequence_returns(ignoring, jnp.array(False), actions, key), [2.5, 31.0]
+    )
+
+
+@pytest.mark.parametrize("name", ["random_shooting", "cem", "icem", "mppi"])
+def test_respects_termination(name):
+    planner = PLANNERS[name].build(np.array([-1.0]), np.array([1.0]))
+    action, _, info = jax.jit(planner.plan, static_argnames="step")(
+        planner.init(), step=_jackpot_step, state=jnp.array(False), key=jax.random.key(3)
+    )
+    assert action[0] <= 0.5
+    best = 0.5 * (PLANNERS[name].horizon - 1) + 1.0  # wait, then jump at the last step
+    np.testing.assert_allclose(info["expected_return"], best, atol=0.05)
+
+
+# NaN oracle: reward -(a - 0.9)^2 is best at 0.9 but NaN above 0.8, so the best finite plan
+# is 0.8 at every step (return -H * 0.01; doing nothing, a = 0, returns -H * 0.81). Averaging
+# planners (MPPI, CEM's mean) stay a little inside such a cliff.
+def _nan_step(t, a, key):
+    del key
+    reward = jnp.where(a[0] > 0.8, jnp.nan, -((a[0] - 0.9) ** 2))
+    return t + 1, reward, _no_termination()
+
+
+@pytest.mark.parametrize("name", ["random_shooting", "cem", "icem", "mppi"])
+def test_nan_candidates_are_never_chosen(name):
+    planner = PLANNERS[name].build(np.array([-1.0]), np.array([1.0]))
+    plan = jax.jit(planner.plan, static_argnames="step")
+    pstate = planner.init()
+    h = PLANNERS[name].horizon
+    for t, key in enumerate(jax.random.split(jax.random.key(4), 2)):
+        action, pstate, info = plan(pstate, step=_nan_step, state=jnp.array(t), key=key)
+        assert np.isfinite(action).all() and action[0] <= 0.8
+        assert np.isfinite(info["expected_return"]) and np.isfinite(info["best_return"])
+        assert 0.0 < info["finite_fraction"] < 1.0
+        assert np.isfinite(pstate.mean).all() and np.all(pstate.mean <= 0.8)
+    # Warm-started, the plan sits at the edge of the cliff.
+    np.testing.assert_allclose(action, [0.8], atol=0.2)
+    assert info["expected_return"] >= -h * 0.01 - 0.3
+
+
+def test_terminal_value_is_planned_for():
+    # x += a, no reward; V(x_H) = -(x_H - 2.5)^2 needs a sum of 2.5 from three actions in
+    # [-1, 1], so every action >= 0.5; without V every plan would be equally good.
+    def step(x, a, key):
+        return x + a[0], jnp.array(0.0), _no_termination()
+
+    def value(x):
+        return -((x - 2.5) ** 2)
+
+    config = CEM(horizon=3, discount=0.9, population=100, num_elites=10, iterations=6)
+    planner = config.build(np.array([-1.0]), np.array([1.0]), terminal_value=value)
+    action, _, info = jax.jit(planner.plan, static_argnames="step")(
+        planner.init(),
+        step=step,
+        state=jnp.array(0.0),
+        key=jax.random.PRNGKey(0),  # legacy key
+    )
+    assert 0.45 <= action[0] <= 1.0
+    assert info["expected_return"] >= -0.05
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: CEM(num_elites=500), "num_elites"),
+        (lambda: CEM(horizon=0), "horizon"),
+        (lambda: CEM(alpha=1.5), "alpha"),
+        (lambda: ICEM(discount=0.0), "discount"),
+        (lambda: ICEM(population_decay=0.5), "population_decay"),
+        (lambda: MPPI(temperature=0.0), "temperature"),
+        (lambda: RandomShooting(population=0), "population"),
+    ],
+)
+def test_bad_config_says_which_field(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+@pytest.mark.parametrize(
+    ("low", "high"),
+    [([-1.0], [-1.0]), ([-1.0, 0.0], [1.0]), ([-np.inf], [1.0]), ([[-1.0]], [[1.0]])],
+)
+def test_bad_bounds_are_rejected(low, high):
+    with pytest.raises(ValueError, match="action"):
+        CEM().build(np.array(low), np.array(high))
+
+
+def test_icem_population_schedule():
+    config = ICEM(population=100, num_elites=10, iterations=4, population_decay=1.25)
+    assert config.population_sizes == (100, 80, 64, 51)
+    assert ICEM(population=30, num_elites=10, iterations=3).population_sizes == (30, 24, 20)
+    assert config.num_kept == 3
+
+
+# --------------------------------------------------------------------------- pendulum swing-up
+
+
+def _pendulum_episode(config, key, steps=200):
+    """MPC with the true JAX pendulum from hanging down at rest; ``(return, angles [T])``."""
+    from mbrlax.envs.base import as_step_fn
+    from mbrlax.envs.pendulum import Pendulum, PendulumState
+
+    env = Pendulum()
+    step = as_step_fn(env)
+    planner = config.build(*env.spec.action_bounds())
+
+    def body(carry, k):
+        state, pstate = carry
+        action, pstate, _ = planner.plan(pstate, step, state, k)
+        out = env.step(state, action)
+        return (out.state, pstate), (out.reward, out.state.theta)
+
+    start = PendulumState(jnp.array(jnp.pi), jnp.array(0.0))
+    keys = jax.random.split(key, steps)
+    _, (rewards, theta) = jax.jit(lambda: jax.lax.scan(body, (start, planner.init()), keys))()
+    return float(rewards.sum()), np.asarray(theta)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [CEM(horizon=20), MPPI(horizon=20, noise_std=1.0), ICEM(horizon=15)],
+    ids=["cem", "mppi", "icem"],
+)
+def test_swings_pendulum_up_from_hanging_down(config):
+    # A random policy scores about -1200 and never gets the pendulum up.
+    total, theta = _pendulum_episode(config, jax.random.key(0))
+    upright = np.abs((theta + np.pi) % (2 * np.pi) - np.pi) < 0.3
+    assert upright[:100].any(), "never upright within the first 100 steps"
+    assert upright[-50:].all(), "did not stay upright"
+    assert total > -400

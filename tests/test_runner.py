@@ -1,0 +1,80 @@
+"""The runner's loop: warm-up, refits, evaluation rows, run directory."""
+
+import csv
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mbrlax.envs import make_env
+from mbrlax.logger import RunDirError
+from mbrlax.runner import RunnerConfig, train
+
+
+class CountingAgent:
+    """Always pushes with +1 torque; counts what the runner asks of it."""
+
+    def __init__(self):
+        self.updates, self.acts, self.episodes, self.sizes = 0, 0, 0, []
+
+    def init(self, key):
+        return jnp.zeros(())
+
+    def begin_episode(self, state):
+        self.episodes += 1
+        return state
+
+    def act(self, state, obs, key):
+        self.acts += 1
+        return jnp.ones(1), state + 1, {}
+
+    def update(self, state, buffer, key):
+        self.updates += 1
+        self.sizes.append(int(buffer.size))
+        return state, {"train_loss": jnp.float32(0.5)}
+
+
+def test_warmup_refit_and_eval_schedule():
+    agent = CountingAgent()
+    env, eval_env = make_env("Pendulum-v1"), make_env("Pendulum-v1")
+    cfg = RunnerConfig(
+        episodes=3, warmup_steps=250, refit_every=100, eval_episodes=2, eval_every=2, progress=False
+    )
+    result = train(agent, env, eval_env, cfg, seed=0)
+    # Refits every 100 steps once warm-up is over: at 300, 400, 500, 600.
+    assert agent.sizes == [300, 400, 500, 600]
+    # The agent acts after the warm-up (600 - 250 steps) and in 2 x 2 eval episodes.
+    assert agent.acts == 350 + 4 * 200
+    assert [r["env_steps"] for r in result.rows] == [200, 400, 600]
+    has_eval = [np.isfinite(r.get("eval_return", np.nan)) for r in result.rows]
+    assert has_eval == [False, True, True]  # every 2nd episode, and always after the last
+    assert result.buffer.size == 600
+
+
+def test_refit_once_per_episode_by_default_and_run_dir(tmp_path):
+    agent = CountingAgent()
+    env, eval_env = make_env("Pendulum-v1"), make_env("Pendulum-v1")
+    cfg = RunnerConfig(episodes=2, warmup_steps=200, eval_episodes=1, progress=False)
+    train(agent, env, eval_env, cfg, seed=0, run_dir=tmp_path / "r", run_config={"env": "P"})
+    assert agent.sizes == [200, 400]
+    with open(tmp_path / "r" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {"env_steps", "episode", "train_return", "eval_return", "wall_seconds"} <= set(rows[0])
+    assert float(rows[0]["model_train_loss"]) == 0.5
+    with pytest.raises(RunDirError, match="already holds a run"):
+        train(CountingAgent(), env, eval_env, cfg, seed=0, run_dir=tmp_path / "r")
+
+
+def test_same_seed_same_env_episodes():
+    env = make_env("Pendulum-v1")
+    cfg = RunnerConfig(episodes=2, warmup_steps=400, eval_episodes=0, progress=False)
+    a = train(CountingAgent(), env, None, cfg, seed=7).rows
+    b = train(CountingAgent(), env, None, cfg, seed=7).rows
+    c = train(CountingAgent(), env, None, cfg, seed=8).rows
+    assert [r["train_return"] for r in a] == [r["train_return"] for r in b]
+    assert a[0]["train_return"] != c[0]["train_return"]
+
+
+def test_bad_runner_config():
+    with pytest.raises(ValueError, match="episodes"):
+        RunnerConfig(episodes=0)
