@@ -3,7 +3,9 @@
 Reference workload: mbrl-lib's PETS cart-pole default (ensemble of 7, 4 hidden layers of 200
 SiLU units, population 350, 20 particles, horizon 15, 5 CEM iterations, obs 4 + act 1). Also a
 small Pendulum-sized workload (the Pendulum-v1 preset). The float32 matmul peak is measured in
-the same process, so the ratio is meaningful on a shared, noisy machine.
+the same process, so the ratio is meaningful on a shared, noisy machine. The table ends with
+the ceiling of the same forward passes written by hand without any planner, which shows how
+much of the gap to the peak is the planner's and how much the matmul shapes' and SiLU's.
 
     python benchmarks/planner_speed.py            # a table
     python benchmarks/planner_speed.py --json     # one JSON object (reference workload)
@@ -74,6 +76,53 @@ def mlp_flops_per_action(w: Workload) -> float:
     return per_row * rows
 
 
+def bare_forward_chain(w: Workload, silu: bool = True, repeats: int = 5) -> float:
+    """GFLOP/s of the same ensemble forward passes written by hand, without a planner.
+
+    One matmul chain per elite on its block of rows (as the planner's TS1 propagation does),
+    iterated ``horizon * iterations`` times in a ``scan``: the ceiling that this CPU's XLA
+    reaches on these matmul shapes, against which the planner's own overhead can be read.
+    """
+    cfg = w.config
+    out = w.obs_dim * (2 if cfg.model.probabilistic else 1)
+    sizes = (w.obs_dim + w.action_dim, *cfg.model.hidden_sizes, out)
+    base, extra = divmod(cfg.num_particles, cfg.model.num_elites)
+    rows = [cfg.planner.population * (base + (k < extra)) for k in range(cfg.model.num_elites)]
+    keys = iter(jax.random.split(jax.random.key(0), len(rows) * len(sizes)))
+    nets = [
+        [
+            0.05 * jax.random.normal(next(keys), (a, b))
+            for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+        ]
+        for _ in rows
+    ]
+
+    def forward(net, x):
+        for j, weight in enumerate(net):
+            x = x @ weight
+            if silu and j < len(net) - 1:
+                x = jax.nn.silu(x)
+        return x
+
+    @jax.jit
+    def run(xs):
+        def body(xs, _):
+            return [
+                x + 1e-3 * forward(net, x)[:, : x.shape[1]] for net, x in zip(nets, xs, strict=True)
+            ], None
+
+        return jax.lax.scan(body, xs, None, length=cfg.planner.horizon * cfg.planner.iterations)[0]
+
+    xs = [jnp.ones((r, sizes[0])) for r in rows]
+    jax.block_until_ready(run(xs))
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        jax.block_until_ready(run(xs))
+        best = min(best, time.perf_counter() - t)
+    return mlp_flops_per_action(w) / best / 1e9
+
+
 def measure(w: Workload, repeats: int = 5) -> dict[str, float]:
     spec = EnvSpec(
         env_id="benchmark",
@@ -139,6 +188,12 @@ def main() -> None:
             f"{name:38s} {r['ms_per_action']:10.1f} {r['gflop_per_action']:10.2f} "
             f"{r['gflops']:8.1f} {r['gflops'] / peak:16.2f} {r['compile_seconds']:9.1f}"
         )
+    print()
+    print("Ceiling: the reference workload's forward passes alone (no planner), same shapes:")
+    for silu in (True, False):
+        g = bare_forward_chain(REFERENCE, silu=silu, repeats=args.repeats)
+        what = "matmuls + SiLU" if silu else "matmuls only, no activation"
+        print(f"  {what:38s} {g:8.1f} GFLOP/s, fraction_of_peak {g / peak:.2f}")
 
 
 if __name__ == "__main__":
