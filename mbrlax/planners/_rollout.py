@@ -1,12 +1,15 @@
 """The one piece every sampling planner shares: the return of candidate action sequences.
 
-Also the small helpers they all need (checking bounds and config, shifting a plan for warm
-starts, and scoring elites), so each planner file reads as its algorithm and nothing else.
+Also the small helpers they all need (building the ``Planner``, checking bounds and config,
+shifting a plan for warm starts, and scoring elites), so each planner file reads as its
+algorithm and nothing else.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -14,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from mbrlax.planners.base import State, StepFn, TerminalValueFn
+from mbrlax.planners.base import Planner, PlannerState, State, StepFn, TerminalValueFn
 
 
 class _RolloutCarry(NamedTuple):
@@ -121,6 +124,43 @@ def shift_plan(plan: Float[Array, "H A"], fill: Float[Array, " A"]) -> Float[Arr
 def finite_fraction(returns: Float[Array, " N"]) -> Float[Array, ""]:
     """``[]`` share of candidates whose return was finite (a model-health signal for logs)."""
     return jnp.mean(jnp.isfinite(returns).astype(jnp.float32))
+
+
+def build_planner(
+    plan: Callable[..., tuple[Array, PlannerState, dict[str, Array]]],
+    cfg: object,
+    horizon: int,
+    action_low: Float[np.ndarray, " A"],
+    action_high: Float[np.ndarray, " A"],
+    terminal_value: TerminalValueFn | None,
+    spread: float,
+    num_kept: int = 0,
+) -> Planner:
+    """The :class:`Planner` of a sampling planner; what every ``build`` method does.
+
+    Args:
+        plan: ``plan(cfg, low, high, terminal_value, pstate, step, state, key)``.
+        cfg: the planner's frozen config, bound as ``plan``'s first argument.
+        horizon: ``H``.
+        action_low, action_high: ``[A]`` finite bounds, checked here.
+        terminal_value: optional ``V(s_H)``, bound into ``plan``.
+        spread: the initial ``std`` as a fraction of the half-range ``(high - low) / 2``.
+        num_kept: elites carried between calls (iCEM); they start as copies of the mid-point.
+
+    Returns:
+        ``init()`` gives the mid-point plan, the initial ``std`` and the kept elites.
+    """
+    low, high = check_bounds(action_low, action_high)
+    mean0 = np.broadcast_to((low + high) / 2, (horizon, low.size)).astype(np.float32)
+    std0 = np.broadcast_to(spread * (high - low) / 2, (horizon, low.size)).astype(np.float32)
+
+    def init() -> PlannerState:
+        mean = jnp.asarray(mean0)
+        return PlannerState(
+            mean, jnp.asarray(std0), jnp.broadcast_to(mean, (num_kept, *mean.shape))
+        )
+
+    return Planner(init=init, plan=functools.partial(plan, cfg, low, high, terminal_value))
 
 
 def check_bounds(

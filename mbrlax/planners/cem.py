@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import NamedTuple
 
 import jax
@@ -75,19 +74,9 @@ class CEM:
 
         ``terminal_value(s_H) -> []`` is added to each return (times ``gamma ** H``, if alive).
         """
-        low, high = _rollout.check_bounds(action_low, action_high)
-        mid = (low + high) / 2
-        mean0 = np.broadcast_to(mid, (self.horizon, low.size))
-        std0 = np.broadcast_to(self.init_std * (high - low) / 2, (self.horizon, low.size))
-        initial = functools.partial(_initial_state, mean0, std0)
-        plan = functools.partial(_plan, self, low, high, terminal_value)
-        return Planner(init=initial, plan=plan)
-
-
-def _initial_state(mean0: np.ndarray, std0: np.ndarray) -> PlannerState:
-    """The start-of-episode state: the mid-point plan, the initial std, no elites."""
-    mean = jnp.asarray(mean0, jnp.float32)
-    return PlannerState(mean, jnp.asarray(std0, jnp.float32), jnp.zeros((0, *mean.shape)))
+        return _rollout.build_planner(
+            _plan, self, self.horizon, action_low, action_high, terminal_value, spread=self.init_std
+        )
 
 
 class _CEMCarry(NamedTuple):

@@ -9,7 +9,6 @@ the last iteration, and the execution of the best sequence found rather than the
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -143,19 +142,16 @@ class ICEM:
 
         ``terminal_value(s_H) -> []`` is added to each return (times ``gamma ** H``, if alive).
         """
-        low, high = _rollout.check_bounds(action_low, action_high)
-        mean0 = np.broadcast_to((low + high) / 2, (self.horizon, low.size))
-        std0 = np.broadcast_to(self.init_std * (high - low) / 2, (self.horizon, low.size))
-        initial = functools.partial(_initial_state, mean0, std0, self.num_kept)
-        plan = functools.partial(_plan, self, low, high, terminal_value)
-        return Planner(init=initial, plan=plan)
-
-
-def _initial_state(mean0: np.ndarray, std0: np.ndarray, num_kept: int) -> PlannerState:
-    """The start-of-episode state; the "kept elites" are copies of the mid-point plan."""
-    mean = jnp.asarray(mean0, jnp.float32)
-    elites = jnp.broadcast_to(mean, (num_kept, *mean.shape))
-    return PlannerState(mean, jnp.asarray(std0, jnp.float32), elites)
+        return _rollout.build_planner(
+            _plan,
+            self,
+            self.horizon,
+            action_low,
+            action_high,
+            terminal_value,
+            self.init_std,
+            num_kept=self.num_kept,
+        )
 
 
 def _plan(
