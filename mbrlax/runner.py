@@ -8,6 +8,7 @@ replay buffer, and every evaluation writes one row to the run directory.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -153,7 +154,12 @@ def train(
     act_seconds, act_calls = 0.0, 0
     start = time.perf_counter()
     bar = tqdm(
-        total=config.episodes * horizon, disable=not config.progress, unit="step", leave=False
+        total=config.episodes * horizon,
+        disable=not config.progress,
+        unit="step",
+        leave=False,
+        # Redrawn often on a terminal; into a log file, a line every 10 s is plenty.
+        mininterval=0.1 if sys.stderr.isatty() else 10.0,
     )
 
     def agent_policy(obs: np.ndarray) -> np.ndarray:
