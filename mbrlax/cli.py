@@ -1,8 +1,9 @@
-"""The ``mbrlax`` command: ``train``, ``eval`` and ``plot``.
+"""The ``mbrlax`` command: ``train``, ``eval``, ``plot`` and ``compare``.
 
     mbrlax train pets --env Pendulum-v1 --seed 0 --episodes 10 --run-dir runs/p0
     mbrlax eval runs/p0
     mbrlax plot runs/p0 runs/p1 --out curves.png
+    mbrlax compare runs/ --threshold Pendulum-v1=-200
 
 Options are typed config dataclasses turned into flags by tyro: ``mbrlax train pets --help``
 lists them all, and a mistyped option is answered with the valid ones.
@@ -15,17 +16,22 @@ import difflib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import tyro
 
-COMMANDS = ("train", "eval", "plot")
+COMMANDS = ("train", "eval", "plot", "compare")
 ALGOS = ("pets",)
-USAGE = """usage: mbrlax {train,eval,plot} ...
+USAGE = """usage: mbrlax {train,eval,plot,compare} ...
 
   mbrlax train pets --env Pendulum-v1 --seed 0 --episodes 10 --run-dir DIR
   mbrlax eval DIR [--episodes 5]
   mbrlax plot DIR [DIR ...] [--out curves.png]
+  mbrlax compare DIR [DIR ...] [--threshold [ENV=]VALUE ...] [--csv PATH] [--json]
+
+A DIR given to plot or compare is a run directory or a folder holding run directories
+(searched recursively); runs are grouped by algorithm and env, seeds aggregated.
 
 Run `mbrlax train pets --help` for every option."""
 
@@ -124,11 +130,14 @@ def eval_command(args: Sequence[str]) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class PlotArgs:
-    """Plot the learning curves of one or more run directories into one PNG.
+    """Plot learning curves into one PNG, one colour per (algo, env).
+
+    Several seeds are drawn as their mean eval return with a band of +- one standard error;
+    a single run as its eval and (faded) train returns.
 
     Attributes:
-        run_dirs: directories written by `mbrlax train`.
-        out: the PNG to write (default: learning_curves.png in the first run directory).
+        run_dirs: run directories written by `mbrlax train`, or folders holding them (recursive).
+        out: the PNG to write (default: learning_curves.png in the first directory given).
         title: the plot's title.
     """
 
@@ -137,14 +146,84 @@ class PlotArgs:
     title: str | None = None
 
 
+def _find_runs(paths: Sequence[Path], command: str) -> list[Path]:
+    from mbrlax.compare import duplicate_seeds, find_runs, group_runs, load_run
+
+    if not paths:
+        raise CLIError(f"{command} needs at least one run directory (or a folder holding runs).")
+    run_dirs = find_runs(paths)
+    for (algo, env), runs in group_runs(load_run(d) for d in run_dirs).items():
+        if seeds := duplicate_seeds(runs):
+            print(
+                f"mbrlax: warning: {algo} on {env} has several runs with seed "
+                f"{', '.join(map(str, seeds))}; each is counted as a seed.",
+                file=sys.stderr,
+            )
+    return run_dirs
+
+
 def plot_command(args: Sequence[str]) -> None:
     from mbrlax.plotting import plot_learning_curves
 
     a = tyro.cli(PlotArgs, args=list(args), prog="mbrlax plot")
-    if not a.run_dirs:
-        raise CLIError("plot needs at least one run directory.")
+    run_dirs = _find_runs(a.run_dirs, "plot")
     out = a.out or a.run_dirs[0] / "learning_curves.png"
-    print(plot_learning_curves(a.run_dirs, out, a.title))
+    print(plot_learning_curves(run_dirs, out, a.title))
+
+
+@dataclasses.dataclass(frozen=True)
+class CompareArgs:
+    """Compare runs: one line per (algo, env) with statistics over its seeds.
+
+    Final eval is each run's last finite eval return, as mean +- standard error over seeds;
+    best eval the mean of each run's best; steps to threshold the mean, over the runs that
+    reached it, of the first env steps whose eval return was >= the threshold.
+
+    Attributes:
+        run_dirs: run directories written by `mbrlax train`, or folders holding them (recursive).
+        threshold: eval return to reach: VALUE (any env) or ENV=VALUE, e.g. Pendulum-v1=-200.
+        csv: also write the table as CSV to this path.
+        json: print the table as JSON instead of text.
+    """
+
+    run_dirs: tyro.conf.Positional[tuple[Path, ...]]
+    threshold: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = ()
+    csv: Path | None = None
+    json: bool = False
+
+
+def compare_command(args: Sequence[str]) -> None:
+    import json
+    import os
+
+    from mbrlax.compare import (
+        format_compare_table,
+        parse_thresholds,
+        summaries_to_csv,
+        summarise,
+    )
+
+    a = tyro.cli(CompareArgs, args=list(args), prog="mbrlax compare")
+    try:
+        thresholds = parse_thresholds(a.threshold)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    run_dirs = _find_runs(a.run_dirs, "compare")
+    try:
+        summaries = summarise(run_dirs, thresholds)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    if a.csv is not None:
+        a.csv.parent.mkdir(parents=True, exist_ok=True)
+        tmp = a.csv.with_name(a.csv.name + ".tmp")
+        tmp.write_text(summaries_to_csv(summaries))
+        os.replace(tmp, a.csv)
+    if a.json:
+        print(json.dumps([s.as_dict() for s in summaries], indent=2))
+    else:
+        print(format_compare_table(summaries))
+    if a.csv is not None:
+        print(f"Wrote {a.csv}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -156,7 +235,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     from mbrlax.logger import RunDirError
 
     try:
-        {"train": train_command, "eval": eval_command, "plot": plot_command}[command](argv[1:])
+        commands = {
+            "train": train_command,
+            "eval": eval_command,
+            "plot": plot_command,
+            "compare": compare_command,
+        }
+        commands[command](argv[1:])
     except (RunDirError, FileNotFoundError) as e:
         raise CLIError(str(e)) from None
 

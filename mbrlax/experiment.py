@@ -16,7 +16,7 @@ import tyro
 from mbrlax.agents.pets import PETS, PETSConfig
 from mbrlax.agents.pets.presets import pets_preset
 from mbrlax.envs import get_task, make_env
-from mbrlax.logger import read_config, write_json_atomic
+from mbrlax.logger import CONFIG_FILE, RunDirError, read_config, write_json_atomic
 from mbrlax.runner import RunnerConfig, RunResult, run_episode, train
 
 MODEL_FILE = "final_model.eqx"
@@ -59,25 +59,53 @@ class PETSExperiment:
         return PETS(self.agent, spec, get_task(self.env))
 
 
-def run(exp: PETSExperiment, save: bool = True, **train_kwargs: Any) -> RunResult:
-    """Run an experiment; with ``save`` it writes a run directory and the final model."""
+def run(
+    exp: PETSExperiment, save: bool = True, resume: bool = False, **train_kwargs: Any
+) -> RunResult:
+    """Run an experiment; with ``save`` it writes a run directory and the final model.
+
+    With ``resume``, ``exp.run_dir`` holds the run to continue (see :func:`resume`).
+    """
     env, eval_env = make_env(exp.env), make_env(exp.env)
     agent = exp.make_agent(env.spec)
     run_dir = (exp.run_dir or exp.default_run_dir()) if save else None
     record = {"algo": exp.algo, "env": exp.env, "seed": exp.seed, "experiment": exp}
     try:
-        result = train(agent, env, eval_env, exp.runner, exp.seed, run_dir, record, **train_kwargs)
+        result = train(
+            agent,
+            env,
+            eval_env,
+            exp.runner,
+            exp.seed,
+            run_dir,
+            record,
+            resume=resume,
+            **train_kwargs,
+        )
     finally:
         env.close()
         eval_env.close()
     if result.run_dir is not None:
-        eqx.tree_serialise_leaves(result.run_dir / MODEL_FILE, result.agent_state.model_params)
+        tmp = result.run_dir / (MODEL_FILE + ".tmp")
+        eqx.tree_serialise_leaves(tmp, result.agent_state.model_params)
+        tmp.replace(result.run_dir / MODEL_FILE)  # never half a model file
         last = result.rows[-1]
         write_json_atomic(
             result.run_dir / SUMMARY_FILE,
             {k: last.get(k) for k in ("env_steps", "episode", "eval_return", "wall_seconds")},
         )
     return result
+
+
+def resume(run_dir: str | Path, **train_kwargs: Any) -> RunResult:
+    """Continue the run in ``run_dir`` from its newest usable checkpoint, with the config it
+    was started with; a finished run is left as it is and its rows returned."""
+    if not (Path(run_dir) / CONFIG_FILE).is_file():
+        raise RunDirError(
+            f"{run_dir} holds no run to resume (no {CONFIG_FILE}); start one with `mbrlax train`."
+        )
+    exp = dataclasses.replace(load_experiment(run_dir), run_dir=Path(run_dir))
+    return run(exp, resume=True, **train_kwargs)
 
 
 def _from_jsonable(cls: Any, value: Any) -> Any:

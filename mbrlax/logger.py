@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime
 import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 METRICS_FILE = "metrics.csv"
 CONFIG_FILE = "config.json"
 CURVE_FILE = "learning_curve.png"
+LOG_FILE = "run.log"
 
 
 class RunDirError(ValueError):
@@ -47,30 +50,89 @@ def write_json_atomic(path: Path, payload: Any) -> None:
 
 
 class RunLogger:
-    """Owns one run directory. Rows go to ``metrics.csv`` (flushed at once) and TensorBoard.
+    """Owns one run directory. Rows go to ``metrics.csv`` (flushed at once) and TensorBoard;
+    notes (resumes, skipped checkpoints) go to ``run.log`` and stderr.
 
-    Refuses a directory that already holds a run, so nothing written before is overwritten.
+    Refuses a directory that already holds a run, so nothing written before is overwritten;
+    :meth:`reopen` continues one.
     """
 
     def __init__(self, run_dir: str | Path, config: Any, columns: list[str], tensorboard=True):
         self.run_dir = Path(run_dir)
         if (self.run_dir / METRICS_FILE).exists() or (self.run_dir / CONFIG_FILE).exists():
             raise RunDirError(
-                f"{self.run_dir} already holds a run; nothing was overwritten. "
-                "Pass another --run-dir, or delete that directory if you no longer need it."
+                f"{self.run_dir} already holds a run; nothing was overwritten. Continue it with "
+                f"`mbrlax resume {self.run_dir}`, pass another --run-dir, or delete that "
+                "directory if you no longer need it."
             )
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.run_dir / CONFIG_FILE, to_jsonable(config))
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(self.run_dir / CONFIG_FILE, to_jsonable(config))
+        except OSError as e:
+            raise RunDirError(
+                f"cannot write the run directory {self.run_dir} ({e.strerror}); pass a "
+                "--run-dir you can write to."
+            ) from None
         self.columns = list(columns)
-        self._csv_file = open(self.run_dir / METRICS_FILE, "w", newline="")
+        self._open([], purge_after=None, tensorboard=tensorboard)
+
+    @classmethod
+    def reopen(cls, run_dir: str | Path, columns: list[str], tensorboard=True) -> RunLogger:
+        """The logger of an existing run, to resume it; call :meth:`truncate` before logging."""
+        run_dir = Path(run_dir)
+        if not (run_dir / CONFIG_FILE).exists():
+            raise RunDirError(
+                f"{run_dir} holds no run to resume (no {CONFIG_FILE}); start one with "
+                "`mbrlax train`."
+            )
+        self = cls.__new__(cls)
+        self.run_dir, self.columns = run_dir, list(columns)
+        self._csv_file, self._tb, self._tensorboard = None, None, tensorboard
+        return self
+
+    def truncate(self, rows: int, env_steps: int) -> None:
+        """Keep the first ``rows`` rows of ``metrics.csv`` and open it for appending.
+
+        Rows past a checkpoint were written by a process that died; the resumed run writes
+        them again. TensorBoard is told to drop its events after ``env_steps`` likewise.
+        """
+        kept: list[dict[str, str]] = []
+        path = self.run_dir / METRICS_FILE
+        if path.exists():
+            with open(path, newline="") as f:
+                kept = list(csv.DictReader(f))[:rows]
+        if len(kept) < rows:
+            raise RunDirError(
+                f"{path} has {len(kept)} rows but the checkpoint says {rows} were written: "
+                "the file was edited or damaged. Restore it, or start a new run."
+            )
+        self._open(kept, purge_after=env_steps, tensorboard=self._tensorboard)
+
+    def _open(self, kept: list[dict], purge_after: int | None, tensorboard: bool) -> None:
+        path = self.run_dir / METRICS_FILE
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(kept)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        self._csv_file = open(path, "a", newline="")
         self._csv = csv.DictWriter(self._csv_file, fieldnames=self.columns, extrasaction="ignore")
-        self._csv.writeheader()
-        self._csv_file.flush()
         self._tb = None
         if tensorboard:
             from tensorboardX import SummaryWriter
 
-            self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
+            purge = None if purge_after is None else purge_after + 1
+            self._tb = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=purge)
+
+    def note(self, message: str) -> None:
+        """Append a timestamped line to ``run.log`` and say it on stderr."""
+        stamp = datetime.datetime.now().isoformat(timespec="seconds")
+        with open(self.run_dir / LOG_FILE, "a") as f:
+            f.write(f"{stamp} {message}\n")
+        print(f"mbrlax: {message}", file=sys.stderr)
 
     def log_row(self, row: dict[str, Any]) -> None:
         """Append one row of the CSV; every numeric value also goes to TensorBoard."""
@@ -85,7 +147,8 @@ class RunLogger:
             self._tb.flush()
 
     def close(self) -> None:
-        self._csv_file.close()
+        if self._csv_file is not None:
+            self._csv_file.close()
         if self._tb is not None:
             self._tb.close()
 

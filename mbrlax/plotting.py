@@ -5,18 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
-from mbrlax.logger import read_config, read_metrics
+from mbrlax.compare import group_runs, load_run, mean_curve
 
 
 def plot_learning_curves(
     run_dirs: Sequence[str | Path], out_path: str | Path, title: str | None = None
 ) -> Path:
-    """Plot eval (solid) and train (faded) return against env steps for each run.
+    """Plot eval return against env steps for run directories, one colour per (algo, env).
 
-    Runs whose resolved configs share ``env`` and agent are drawn in one colour, with the mean
-    over seeds in bold when there are several. Returns the PNG path.
+    A group of one run shows its eval return (solid, with markers) and its training episodes
+    (faded). A group of several seeds shows the mean eval return over seeds in bold with a band
+    of +- one standard error, over each seed's eval curve (thin); seeds evaluated at different
+    steps are interpolated onto a common grid (see ``mbrlax.compare.mean_curve``). Returns the
+    PNG path, written atomically.
     """
     import matplotlib
 
@@ -24,45 +25,39 @@ def plot_learning_curves(
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    groups: dict[str, list[list[dict]]] = {}
-    for run_dir in run_dirs:
-        cfg = read_config(run_dir)
-        label = f"{cfg.get('algo', 'agent')} on {cfg.get('env', '?')}"
-        groups.setdefault(label, []).append(read_metrics(run_dir))
-    for i, (label, runs) in enumerate(groups.items()):
+    groups = group_runs(load_run(d) for d in run_dirs)
+    for i, ((algo, env), runs) in enumerate(groups.items()):
         color = f"C{i}"
-        curves = []
-        for rows in runs:
-            steps = np.array([r["env_steps"] for r in rows], float)
-            train = np.array([r["train_return"] for r in rows], float)
-            evals = np.array([r.get("eval_return", np.nan) for r in rows], float)
-            ax.plot(steps, train, color=color, alpha=0.25, lw=1)
-            ok = np.isfinite(evals)
-            ax.plot(
-                steps[ok],
-                evals[ok],
-                color=color,
-                alpha=0.6 if len(runs) > 1 else 1.0,
-                lw=1.2,
-                marker="o",
-                ms=3,
-            )
-            curves.append((steps[ok], evals[ok]))
-        if len(runs) > 1:
-            n = min(len(s) for s, _ in curves)
-            if n:
-                mean = np.mean([e[:n] for _, e in curves], axis=0)
-                ax.plot(curves[0][0][:n], mean, color=color, lw=2.5)
-        plural = "s" if len(runs) > 1 else ""
-        ax.plot([], [], color=color, lw=2, label=f"{label} ({len(runs)} run{plural})")
-    ax.plot([], [], color="gray", alpha=0.3, label="train episodes (faded)")
+        label = f"{algo} on {env}"
+        if len(runs) == 1:
+            run = runs[0]
+            ax.plot(run.env_steps, run.train_return, color=color, alpha=0.25, lw=1)
+            ax.plot(*run.evals, color=color, lw=1.2, marker="o", ms=3, label=f"{label} (1 run)")
+            continue
+        for run in runs:
+            ax.plot(*run.evals, color=color, alpha=0.3, lw=0.8)
+        stats = mean_curve([run.evals for run in runs])
+        ax.fill_between(
+            stats.env_steps, stats.mean - stats.se, stats.mean + stats.se, color=color, alpha=0.2
+        )
+        ax.plot(
+            stats.env_steps, stats.mean, color=color, lw=2.2, label=f"{label} ({len(runs)} seeds)"
+        )
+    if any(len(runs) == 1 for runs in groups.values()):
+        ax.plot([], [], color="gray", alpha=0.3, label="train episodes (faded)")
+    if any(len(runs) > 1 for runs in groups.values()):
+        ax.plot([], [], color="gray", alpha=0.3, lw=0.8, label="single seeds (thin)")
+        default_title = "Learning curves (eval return; mean ± 1 s.e. over seeds)"
+    else:
+        default_title = "Learning curve (eval return, mean over eval episodes)"
     ax.set_xlabel("environment steps")
     ax.set_ylabel("episode return")
-    ax.set_title(title or "Learning curve (eval return, mean over eval episodes)")
+    ax.set_title(title or default_title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.stem + ".tmp.png")
     fig.savefig(tmp)
     plt.close(fig)

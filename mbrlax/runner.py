@@ -19,6 +19,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mbrlax.agents.base import Agent
+from mbrlax.checkpoint import CheckpointManager, load_checkpoint
 from mbrlax.data.buffer import ReplayBuffer, Transition
 from mbrlax.envs.gym_adapter import GymEnv
 from mbrlax.envs.spec import EnvSpec
@@ -52,6 +53,10 @@ class RunnerConfig:
         eval_episodes: evaluation episodes after each training episode (0: no evaluation).
         eval_every: evaluate after every this many training episodes (and always after the last).
         buffer_capacity: replay buffer size; 0 means large enough for the whole run.
+        checkpoint_every: save a checkpoint every this many env steps (0: only at the end).
+            Gymnasium envs whose state cannot be saved checkpoint at the end of the episode in
+            which the interval falls; JAX-native envs checkpoint mid-episode.
+        keep_checkpoints: how many checkpoints to keep in ``<run_dir>/checkpoints``.
         progress: show a progress bar over env steps.
     """
 
@@ -61,15 +66,25 @@ class RunnerConfig:
     eval_episodes: int = 1
     eval_every: int = 1
     buffer_capacity: int = 0
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
     progress: bool = True
 
     def __post_init__(self):
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}.")
-        if self.warmup_steps < 0 or self.refit_every < 0 or self.eval_episodes < 0:
-            raise ValueError("warmup_steps, refit_every and eval_episodes must be >= 0.")
+        for name in ("warmup_steps", "refit_every", "eval_episodes", "buffer_capacity"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
+        if self.checkpoint_every < 0:
+            raise ValueError(
+                f"checkpoint_every must be >= 0 env steps (0: only at the end), "
+                f"got {self.checkpoint_every}."
+            )
         if self.eval_every < 1:
             raise ValueError(f"eval_every must be >= 1, got {self.eval_every}.")
+        if self.keep_checkpoints < 1:
+            raise ValueError(f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}.")
 
 
 @dataclasses.dataclass
@@ -124,6 +139,40 @@ def run_episode(
             return total, length
 
 
+@dataclasses.dataclass
+class _Progress:
+    """Where a run stands on the host; all of it goes into every checkpoint.
+
+    ``obs`` is ``None`` between episodes; mid-episode (JAX-native envs only) it is the current
+    observation and ``ep_return`` / ``ep_length`` the episode so far.
+    """
+
+    episode: int = 0  # training episodes finished (= metrics rows written)
+    env_steps: int = 0
+    last_checkpoint: int = 0  # env_steps at the last checkpoint
+    obs: np.ndarray | None = None
+    ep_return: float = 0.0
+    ep_length: int = 0
+    act_seconds: float = 0.0
+    act_calls: int = 0
+    elapsed: float = 0.0  # wall seconds of training before this process started
+    last_fit: dict[str, float] = dataclasses.field(default_factory=dict)
+    rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    def to_meta(self) -> dict[str, Any]:
+        meta = dataclasses.asdict(self)
+        meta["obs"] = None if self.obs is None else np.asarray(self.obs).tolist()
+        return meta
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> _Progress:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        progress = cls(**{k: v for k, v in meta.items() if k in fields})
+        if progress.obs is not None:
+            progress.obs = np.asarray(progress.obs, np.float32)
+        return progress
+
+
 def train(
     agent: Agent,
     env: GymEnv,
@@ -133,12 +182,18 @@ def train(
     run_dir: str | Path | None = None,
     run_config: Any = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    resume: bool = False,
 ) -> RunResult:
     """Train ``agent`` on ``env`` for ``config.episodes`` episodes; same seed, same numbers.
 
-    Writes ``config.json``, ``metrics.csv``, TensorBoard events and ``learning_curve.png`` to
-    ``run_dir`` when one is given (``run_config`` is what ``config.json`` records).
+    Writes ``config.json``, ``metrics.csv``, TensorBoard events, ``learning_curve.png`` and
+    checkpoints to ``run_dir`` when one is given (``run_config`` is what ``config.json``
+    records). With ``resume``, ``run_dir`` must hold a run: it continues from its newest usable
+    checkpoint (from the start if there is none yet) and, on CPU, writes the same metrics rows
+    the uninterrupted run would have (``wall_seconds`` and ``act_ms`` aside).
     """
+    if resume and run_dir is None:
+        raise ValueError("resume=True needs the run_dir of the run to continue.")
     spec = env.spec
     horizon = spec.max_episode_steps or 1000
     capacity = config.buffer_capacity or config.episodes * horizon
@@ -147,14 +202,30 @@ def train(
     key, init_key = jax.random.split(key)
     state = agent.init(init_key)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
-    logger = RunLogger(run_dir, run_config, METRIC_COLUMNS) if run_dir is not None else None
+    progress = _Progress()
+    checkpoints = None
+    logger = None
+    if run_dir is not None:
+        checkpoints = CheckpointManager(run_dir, keep=config.keep_checkpoints)
+        if resume:
+            logger = RunLogger.reopen(run_dir, METRIC_COLUMNS)
+            restored = _restore(checkpoints, logger, state, buffer, key, env)
+            if restored is not None:
+                state, buffer, key, rng, progress = restored
+            logger.truncate(len(progress.rows), progress.env_steps)
+        else:
+            logger = RunLogger(run_dir, run_config, METRIC_COLUMNS)
+            if not env.can_snapshot and config.checkpoint_every:
+                logger.note(
+                    f"{spec.env_id}'s state cannot be saved: checkpoints are taken at the end "
+                    "of the episode in which each interval of "
+                    f"{config.checkpoint_every} env steps falls."
+                )
 
-    rows: list[dict[str, Any]] = []
-    env_steps, last_fit = 0, {}
-    act_seconds, act_calls = 0.0, 0
-    start = time.perf_counter()
+    start = time.perf_counter() - progress.elapsed
     bar = tqdm(
         total=config.episodes * horizon,
+        initial=progress.env_steps,
         disable=not config.progress,
         unit="step",
         leave=False,
@@ -163,53 +234,73 @@ def train(
     )
 
     def agent_policy(obs: np.ndarray) -> np.ndarray:
-        nonlocal state, key, act_seconds, act_calls
+        nonlocal state, key
         key, act_key = jax.random.split(key)
         t0 = time.perf_counter()
         action, state, _ = agent.act(state, obs, act_key)
         action = np.asarray(action)  # waits for the device: the timing is the full latency
-        act_seconds += time.perf_counter() - t0
-        act_calls += 1
+        progress.act_seconds += time.perf_counter() - t0
+        progress.act_calls += 1
         return action
 
     def learn() -> None:
-        nonlocal state, key, last_fit
+        nonlocal state, key
         key, fit_key = jax.random.split(key)
         state, metrics = agent.update(state, buffer, fit_key)
-        last_fit = {k: float(v) for k, v in metrics.items()}
+        progress.last_fit = {k: float(v) for k, v in metrics.items()}
+
+    def checkpoint() -> None:
+        if checkpoints is None:
+            return
+        progress.elapsed = time.perf_counter() - start
+        trees = {"agent": state, "buffer": buffer, "key": key}
+        if progress.obs is not None:
+            trees["env"] = env.snapshot()
+        meta = {"progress": progress.to_meta(), "numpy_rng": rng.bit_generator.state}
+        checkpoints.save(progress.env_steps, trees, meta)
+        progress.last_checkpoint = progress.env_steps
+
+    def checkpoint_due() -> bool:
+        every = config.checkpoint_every
+        return bool(every) and progress.env_steps - progress.last_checkpoint >= every
 
     try:
-        for episode in range(config.episodes):
-            state = agent.begin_episode(state)
-
-            def train_policy(obs):
-                if env_steps < config.warmup_steps:
-                    return _random_action(spec, rng)
-                return agent_policy(obs)
-
-            def on_step(t: Transition) -> None:
-                nonlocal buffer, env_steps
-                buffer = buffer.add(t)
-                env_steps += 1
+        while progress.episode < config.episodes:
+            episode = progress.episode
+            if progress.obs is None:  # a new episode (else: resumed mid-episode)
+                state = agent.begin_episode(state)
+                progress.obs, _ = env.reset(seed=_episode_seed(seed, 0, episode))
+                progress.ep_return, progress.ep_length = 0.0, 0
+            while True:
+                obs = progress.obs
+                if progress.env_steps < config.warmup_steps:
+                    action = _random_action(spec, rng)
+                else:
+                    action = agent_policy(obs)
+                next_obs, reward, terminated, truncated, _ = env.step(action)
+                transition = Transition(
+                    obs, action, np.float32(reward), next_obs, np.bool_(terminated)
+                )
+                buffer = buffer.add(transition)
+                progress.env_steps += 1
+                progress.ep_return += float(reward)
+                progress.ep_length += 1
+                progress.obs = next_obs
                 bar.update(1)
-                if config.refit_every and env_steps >= config.warmup_steps:
-                    if env_steps % config.refit_every == 0:
-                        learn()
-
-            train_return, length = run_episode(
-                env, train_policy, _episode_seed(seed, 0, episode), on_step
-            )
+                if (
+                    config.refit_every
+                    and progress.env_steps >= config.warmup_steps
+                    and progress.env_steps % config.refit_every == 0
+                ):
+                    learn()
+                if terminated or truncated:
+                    break
+                if env.can_snapshot and checkpoint_due():
+                    checkpoint()
+            progress.obs = None
             if not config.refit_every:
                 learn()
-            row: dict[str, Any] = {
-                "env_steps": env_steps,
-                "episode": episode + 1,
-                "train_return": train_return,
-                "train_episode_length": length,
-                "model_train_loss": last_fit.get("train_loss", float("nan")),
-                "model_val_mse": last_fit.get("val_mse", float("nan")),
-                "model_epochs": last_fit.get("epochs", float("nan")),
-            }
+            row = _episode_row(progress, episode)
             is_last = episode + 1 == config.episodes
             if (
                 eval_env is not None
@@ -223,11 +314,12 @@ def train(
                     returns.append(run_episode(eval_env, agent_policy, ep_seed)[0])
                 row["eval_return"] = float(np.mean(returns))
                 row["eval_return_std"] = float(np.std(returns))
-            row["act_ms"] = 1000 * act_seconds / max(act_calls, 1)
+            row["act_ms"] = 1000 * progress.act_seconds / max(progress.act_calls, 1)
             row["wall_seconds"] = time.perf_counter() - start
-            rows.append(row)
+            progress.rows.append(row)
+            progress.episode += 1
             bar.set_postfix(
-                ret=f"{train_return:.1f}",
+                ret=f"{progress.ep_return:.1f}",
                 eval=f"{row.get('eval_return', float('nan')):.1f}",
             )
             if logger is not None:
@@ -235,8 +327,58 @@ def train(
                 plot_learning_curves([logger.run_dir], logger.run_dir / CURVE_FILE)
             if on_row is not None:
                 on_row(row)
+            if checkpoint_due() or is_last:
+                checkpoint()
     finally:
         bar.close()
         if logger is not None:
             logger.close()
-    return RunResult(rows, logger.run_dir if logger else None, state, buffer)
+    return RunResult(progress.rows, logger.run_dir if logger else None, state, buffer)
+
+
+def _episode_row(progress: _Progress, episode: int) -> dict[str, Any]:
+    fit = progress.last_fit
+    return {
+        "env_steps": progress.env_steps,
+        "episode": episode + 1,
+        "train_return": progress.ep_return,
+        "train_episode_length": progress.ep_length,
+        "model_train_loss": fit.get("train_loss", float("nan")),
+        "model_val_mse": fit.get("val_mse", float("nan")),
+        "model_epochs": fit.get("epochs", float("nan")),
+    }
+
+
+def _restore(
+    checkpoints: CheckpointManager,
+    logger: RunLogger,
+    state: Any,
+    buffer: ReplayBuffer,
+    key: jax.Array,
+    env: GymEnv,
+) -> tuple[Any, ReplayBuffer, jax.Array, np.random.Generator, _Progress] | None:
+    """The newest usable checkpoint of a run, or ``None`` (start over) when there is none."""
+    for leftover in checkpoints.remove_temporaries():
+        logger.note(f"removed {leftover.name}, left by a save that was interrupted")
+    templates = {"agent": state, "buffer": buffer, "key": key}
+    found = checkpoints.restore_latest(templates)
+    if found is None:
+        logger.note("resuming: no checkpoint yet, starting the run from its beginning")
+        return None
+    for path, why in found.skipped:
+        logger.note(f"skipping unusable checkpoint {path.name}: {why}")
+    progress = _Progress.from_meta(found.meta["progress"])
+    rng = np.random.default_rng()
+    rng.bit_generator.state = found.meta["numpy_rng"]
+    if progress.obs is not None:
+        # Mid-episode: the env's own state is in the checkpoint too (JAX-native envs only).
+        env.reset(seed=0)  # any reset gives the structure to restore into
+        env_tree = load_checkpoint(found.path, {"env": env.snapshot()})[0]["env"]
+        env.restore(env_tree)
+    where = "mid-episode" if progress.obs is not None else "at an episode boundary"
+    logger.note(
+        f"resuming from {found.path.name}: {progress.env_steps} env steps, "
+        f"{progress.episode} episodes done, {where}"
+    )
+    trees = found.trees
+    return trees["agent"], trees["buffer"], trees["key"], rng, progress

@@ -8,12 +8,8 @@ entry (tree structure, dtypes, size, ptr, capacity, sha256); never pickle.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import json
 import os
-import tempfile
-import zipfile
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -23,9 +19,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
 
+from mbrlax.data import npz
+
 _FORMAT = "mbrlax.ReplayBuffer"
 _FORMAT_VERSION = 1
-_META_KEY = "__metadata__"
 
 
 class Transition(NamedTuple):
@@ -191,9 +188,7 @@ class ReplayBuffer(eqx.Module):
             "structure": structure,
             "leaves": [{"dtype": str(a.dtype), "shape": list(a.shape)} for a in arrays.values()],
         }
-        meta["sha256"] = _checksum(arrays, meta)
-        arrays[_META_KEY] = np.array(json.dumps(meta))
-        _atomic_savez(path, arrays)
+        npz.save_with_meta(path, arrays, meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ReplayBuffer:
@@ -204,32 +199,16 @@ class ReplayBuffer(eqx.Module):
             ValueError: the file is corrupt, truncated, not a saved buffer, or its arrays do not
                 match its metadata (the message names the file).
         """
-        path = os.fspath(path)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"no replay buffer file at {path!r}.")
         try:
-            # Open the file ourselves: np.load leaks its handle when the zip is corrupt.
-            with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
-                files = {k: npz[k] for k in npz.files}
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
-            raise ValueError(
-                f"{path!r} is not a readable replay buffer (corrupt or truncated .npz: {e}); "
-                "restore it from an earlier checkpoint."
-            ) from None
-        if _META_KEY not in files:
-            raise ValueError(
-                f"{path!r} has no {_META_KEY} entry: it was not written by ReplayBuffer.save."
-            )
+            files, meta = npz.load_with_meta(path, "replay buffer")
+        except ValueError as e:
+            raise ValueError(f"{e} Restore it from an earlier checkpoint.") from None
         try:
-            meta = json.loads(str(files.pop(_META_KEY)))
             if meta.get("format") != _FORMAT or meta.get("version") != _FORMAT_VERSION:
                 raise ValueError(
                     f"format {meta.get('format')!r} v{meta.get('version')}, expected "
                     f"{_FORMAT!r} v{_FORMAT_VERSION}"
                 )
-            expected = meta.pop("sha256")
-            if _checksum(files, meta) != expected:
-                raise ValueError("sha256 checksum mismatch (the arrays or metadata changed)")
             leaves = [files[f"leaf_{i}"] for i in range(len(meta["leaves"]))]
             for arr, spec in zip(leaves, meta["leaves"], strict=True):
                 if str(arr.dtype) != spec["dtype"] or list(arr.shape) != spec["shape"]:
@@ -273,39 +252,6 @@ add_batch_step.__doc__ = "``buffer.add_batch(items)`` for host loops, in place l
 def _paths(tree: PyTree[Any]) -> list[str]:
     leaves = jax.tree_util.tree_leaves_with_path(tree)
     return [jax.tree_util.keystr(p) or "<root>" for p, _ in leaves]
-
-
-def _checksum(arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> str:
-    """sha256 over the metadata (sans checksum) and every array's name, dtype, shape and bytes."""
-    h = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
-    for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
-        h.update(f"{name}|{a.dtype.str}|{a.shape}".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
-
-
-def _atomic_savez(path: str, arrays: dict[str, np.ndarray]) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    # fsync the folder so the rename itself survives a power cut (not possible on Windows).
-    if hasattr(os, "O_DIRECTORY"):
-        dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
 
 
 def _encode_tree(tree: Any) -> tuple[dict[str, Any], list[Any]]:

@@ -203,6 +203,24 @@ class GymEnv:
             )
         return a.astype(space.dtype, copy=False)
 
+    @property
+    def can_snapshot(self) -> bool:
+        """Whether the env's state can be saved mid-episode (JAX-native envs; Gymnasium envs in
+        general cannot, so a run on them checkpoints at episode boundaries)."""
+        return isinstance(self.env, JaxGymEnv)
+
+    def snapshot(self) -> Any:
+        """The env's state as a pytree of arrays; only when :attr:`can_snapshot`."""
+        if not isinstance(self.env, JaxGymEnv):
+            raise EnvError(f"{self.spec.env_id}'s state cannot be saved (not a JAX-native env).")
+        return self.env.snapshot()
+
+    def restore(self, snapshot: Any) -> None:
+        """Continue from a :meth:`snapshot`."""
+        if not isinstance(self.env, JaxGymEnv):
+            raise EnvError(f"{self.spec.env_id}'s state cannot be restored (not a JAX-native env).")
+        self.env.restore(snapshot)
+
     def render(self) -> Any:
         """Whatever the wrapped env's ``render()`` returns (a frame for ``"rgb_array"``)."""
         return self.env.render()

@@ -100,6 +100,17 @@ class JaxGymEnv(gymnasium.Env):
         obs = np.asarray(out.obs, dtype=np.float32)
         return obs, float(out.reward), bool(out.terminated), bool(truncated), {}
 
+    def snapshot(self) -> dict[str, Any]:
+        """The env's whole state as a pytree of arrays (key, env state, step count), so that a
+        checkpoint taken mid-episode resumes exactly; see :meth:`restore`."""
+        if self._state is None or self._key is None:
+            raise gymnasium.error.ResetNeeded("Call reset() before snapshot().")
+        return {"key": self._key, "state": self._state, "t": np.asarray(self._t, np.int64)}
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Continue from a :meth:`snapshot` (of this env or an identical one)."""
+        self._key, self._state, self._t = snapshot["key"], snapshot["state"], int(snapshot["t"])
+
     def render(self) -> UInt8[np.ndarray, "H W 3"] | None:
         """The current frame as ``uint8 [H, W, 3]`` when ``render_mode="rgb_array"``."""
         if self.render_mode is None:
