@@ -26,15 +26,12 @@ import numpy as np
 from jaxtyping import PyTree
 
 from mbrlax.data import npz
+from mbrlax.errors import CheckpointError
 
 CHECKPOINT_DIR = "checkpoints"
 _FORMAT = "mbrlax.Checkpoint"
 _FORMAT_VERSION = 1
 _NAME = re.compile(r"^ckpt-(\d+)\.npz$")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used: corrupt, truncated, or made by a different run."""
 
 
 def _is_key(x: Any) -> bool:
@@ -208,6 +205,10 @@ class CheckpointManager:
                 continue
             return Restored(trees, meta, path, skipped)
         if skipped:
-            reasons = "; ".join(f"{p.name}: {why}" for p, why in skipped)
-            raise CheckpointError(f"no usable checkpoint in {self.folder}: {reasons}")
+            # Strip the file names so that one cause shared by every file is said once.
+            causes = dict.fromkeys(why.replace(repr(str(p)), "it") for p, why in skipped)
+            names = ", ".join(p.name for p, _ in skipped)
+            raise CheckpointError(
+                f"no usable checkpoint in {self.folder} ({names}): {' | '.join(causes)}"
+            )
         return None

@@ -1,9 +1,10 @@
-"""The ``mbrlax`` command: ``train``, ``eval``, ``plot`` and ``compare``.
+"""The ``mbrlax`` command: ``train``, ``eval``, ``plot``, ``compare`` and ``sweep``.
 
     mbrlax train pets --env Pendulum-v1 --seed 0 --episodes 10 --run-dir runs/p0
     mbrlax eval runs/p0
     mbrlax plot runs/p0 runs/p1 --out curves.png
     mbrlax compare runs/ --threshold Pendulum-v1=-200
+    mbrlax sweep --envs Pendulum-v1 mbrlax/Pendulum-v0 --seeds 0 1 2 --out runs/s1 -- --episodes 5
 
 Options are typed config dataclasses turned into flags by tyro: ``mbrlax train pets --help``
 lists them all, and a mistyped option is answered with the valid ones.
@@ -16,19 +17,22 @@ import difflib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 import tyro
 
-COMMANDS = ("train", "eval", "plot", "compare")
+COMMANDS = ("train", "resume", "eval", "plot", "compare", "sweep")
 ALGOS = ("pets",)
-USAGE = """usage: mbrlax {train,eval,plot,compare} ...
+USAGE = """usage: mbrlax {train,resume,eval,plot,compare,sweep} ...
 
-  mbrlax train pets --env Pendulum-v1 --seed 0 --episodes 10 --run-dir DIR
+  mbrlax train pets --env Pendulum-v1 --seed 0 --episodes 10 --run-dir DIR [--overwrite]
+  mbrlax resume DIR                  (or: mbrlax train pets --resume DIR)
   mbrlax eval DIR [--episodes 5]
   mbrlax plot DIR [DIR ...] [--out curves.png]
   mbrlax compare DIR [DIR ...] [--threshold [ENV=]VALUE ...] [--csv PATH] [--json]
+  mbrlax sweep --envs ENV [ENV ...] --seeds S [S ...] --out DIR [--option FLAG=V1,V2 ...]
+               [--backend auto|ray|process] [--address ADDR] [-- TRAIN ARGS ...]
 
 A DIR given to plot or compare is a run directory or a folder holding run directories
 (searched recursively); runs are grouped by algorithm and env, seeds aggregated.
@@ -77,23 +81,32 @@ def format_table(rows: list[dict], columns: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def train_command(args: Sequence[str]) -> None:
-    from mbrlax.experiment import PETSExperiment, run
+RUN_FLAGS = """
+Run directory flags (read before the options above):
+  --resume DIR   continue the run in DIR from its newest usable checkpoint, with the config it
+                 was started with (same as `mbrlax resume DIR`); no other options.
+  --overwrite    replace what --run-dir holds if it is an earlier mbrlax run."""
 
-    algo = _choose(args[0] if args else None, ALGOS, "algorithm")
-    args = list(args[1:])
-    default = PETSExperiment.preset(_peek_env(args, PETSExperiment.env))
-    exp = tyro.cli(
-        PETSExperiment,
-        args=args,
-        default=default,
-        prog=f"mbrlax train {algo}",
-        description=PETSExperiment.__doc__,
-    )
-    if exp.run_dir is None:
-        exp = dataclasses.replace(exp, run_dir=exp.default_run_dir())
-    print(f"Training PETS on {exp.env} (seed {exp.seed}) -> {exp.run_dir}")
-    result = run(exp)
+
+def _pop_flag(args: list[str], flag: str, takes_value: bool) -> str | bool | None:
+    """Remove ``flag`` (and its value) from ``args``; its value, True, or None if absent."""
+    for i, arg in enumerate(args):
+        if arg == flag:
+            if not takes_value:
+                del args[i]
+                return True
+            if i + 1 >= len(args) or args[i + 1].startswith("--"):
+                raise CLIError(f"{flag} needs a value: {flag} DIR.")
+            value = args[i + 1]
+            del args[i : i + 2]
+            return value
+        if takes_value and arg.startswith(flag + "="):
+            del args[i]
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _print_result(result) -> None:
     print(
         format_table(
             result.rows,
@@ -101,6 +114,85 @@ def train_command(args: Sequence[str]) -> None:
         )
     )
     print(f"Learning curve: {result.run_dir / 'learning_curve.png'}")
+
+
+def train_command(args: Sequence[str]) -> None:
+    from mbrlax.experiment import PETSExperiment, run
+
+    algo = _choose(args[0] if args else None, ALGOS, "algorithm")
+    args = list(args[1:])
+    resume_dir = _pop_flag(args, "--resume", takes_value=True)
+    overwrite = bool(_pop_flag(args, "--overwrite", takes_value=False))
+    if resume_dir is not None:
+        if args or overwrite:
+            raise CLIError(
+                f"--resume continues a run with the config it was started with; drop the "
+                f"other options ({' '.join(args) or '--overwrite'}), or start a new run "
+                "without --resume."
+            )
+        resume_command([resume_dir])
+        return
+    default = PETSExperiment.preset(_peek_env(args, PETSExperiment.env))
+    exp = tyro.cli(
+        PETSExperiment,
+        args=args,
+        default=default,
+        prog=f"mbrlax train {algo}",
+        description=(PETSExperiment.__doc__ or "") + RUN_FLAGS,
+    )
+    if exp.run_dir is None:
+        exp = dataclasses.replace(exp, run_dir=exp.default_run_dir())
+    if overwrite:
+        _clear_run_dir(Path(exp.run_dir))
+    print(f"Training PETS on {exp.env} (seed {exp.seed}) -> {exp.run_dir}")
+    _print_result(run(exp))
+
+
+def _clear_run_dir(run_dir: Path) -> None:
+    """For --overwrite: empty ``run_dir`` if it holds an mbrlax run, refuse anything else."""
+    import shutil
+
+    from mbrlax.logger import CONFIG_FILE, METRICS_FILE
+
+    if not run_dir.exists():
+        return
+    if not run_dir.is_dir():
+        raise CLIError(f"--run-dir {run_dir} is a file; pass a directory.")
+    if not ((run_dir / CONFIG_FILE).exists() or (run_dir / METRICS_FILE).exists()):
+        if any(run_dir.iterdir()):
+            raise CLIError(
+                f"--overwrite refuses to empty {run_dir}: it is not an mbrlax run directory "
+                f"(no {CONFIG_FILE}). Choose another --run-dir."
+            )
+        return
+    shutil.rmtree(run_dir)
+
+
+@dataclasses.dataclass(frozen=True)
+class ResumeArgs:
+    """Continue a run from its newest usable checkpoint, with the config it was started with.
+
+    Attributes:
+        run_dir: a directory written by `mbrlax train` (a killed or finished run).
+    """
+
+    run_dir: tyro.conf.Positional[Path]
+
+
+def resume_command(args: Sequence[str]) -> None:
+    from mbrlax.checkpoint import CheckpointError
+    from mbrlax.experiment import resume
+
+    a = tyro.cli(ResumeArgs, args=list(args), prog="mbrlax resume")
+    print(f"Resuming {a.run_dir}")
+    try:
+        result = resume(a.run_dir)
+    except CheckpointError as e:
+        raise CLIError(
+            f"{e}. The files are left as they are; start a new run, or restore a checkpoint "
+            "from a backup."
+        ) from None
+    _print_result(result)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,24 +318,128 @@ def compare_command(args: Sequence[str]) -> None:
         print(f"Wrote {a.csv}", file=sys.stderr)
 
 
+@dataclasses.dataclass(frozen=True)
+class SweepArgs:
+    """Run a grid of trainings (algorithms x envs x seeds x option values) and compare them.
+
+    Every trial is `mbrlax train ALGO --env ENV --seed S --run-dir OUT/NAME [TRAIN ARGS]` in a
+    process of its own, on Ray when it is installed (a local instance unless --address names a
+    cluster), else one after another. Train args for every trial follow `--`. At the end the
+    table of `mbrlax compare` is printed and OUT gets sweep_summary.csv, sweep.png and
+    sweep.json. Run the same command again to continue a sweep: finished trials are skipped,
+    unfinished ones resumed, failed ones tried again.
+
+      mbrlax sweep --envs Pendulum-v1 mbrlax/Pendulum-v0 --seeds 0 1 2 --out runs/sweep1
+          --option agent.planner.population=100,200 -- --episodes 10 agent.planner:cem
+
+    Attributes:
+        envs: env ids, as `mbrlax train --env` takes them.
+        out: the sweep's folder: one run directory per trial, trial_logs/, and the results.
+        seeds: seeds of every algorithm, env and option combination.
+        algos: algorithms, as `mbrlax train ALGO` takes them.
+        option: an axis of the grid (repeat for more): FLAG=V1,V2,... sweeps a flag of
+            `mbrlax train` (agent.planner.population=100,200; quote a value with spaces,
+            'agent.model.hidden-sizes=32 32,64 64'); GROUP:NAME1,NAME2,... sweeps a
+            subcommand (agent.planner:cem,icem).
+        backend: ray (each trial a Ray task; needs `pip install 'mbrlax[ray]'`), process
+            (trials one after another) or auto (ray when it is installed).
+        address: the Ray cluster to run on (auto: the one `ray start` made here;
+            ray://HOST:10001); its nodes need mbrlax installed and OUT on a shared filesystem.
+        num_cpus: CPUs of the local Ray instance (default: all of this machine's).
+        cpus_per_trial: CPUs Ray reserves for each trial (so num-cpus / cpus-per-trial trials
+            run at once).
+        gpus_per_trial: GPUs Ray reserves for each trial (a fraction shares one GPU).
+        compile_cache: share a JAX compilation cache (OUT/jax_cache) between trials, so
+            trials of the same shapes skip most compiling.
+        threshold: eval return to reach: VALUE (any env) or ENV=VALUE, e.g. Pendulum-v1=-200.
+    """
+
+    envs: tuple[str, ...]
+    out: Path
+    seeds: tuple[int, ...] = (0,)
+    algos: tuple[str, ...] = ("pets",)
+    option: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = ()
+    backend: Literal["auto", "ray", "process"] = "auto"
+    address: str | None = None
+    num_cpus: int | None = None
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    compile_cache: bool = True
+    threshold: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = ()
+
+
+def sweep_command(args: Sequence[str]) -> None:
+    from mbrlax.compare import parse_thresholds
+    from mbrlax.sweep import SweepConfig, SweepError, parse_option, run_sweep
+
+    args = list(args)
+    train_args: list[str] = []
+    if "--" in args:
+        split = args.index("--")
+        args, train_args = args[:split], args[split + 1 :]
+    a = tyro.cli(SweepArgs, args=args, prog="mbrlax sweep")
+    algos = tuple(_choose(algo, ALGOS, "algorithm") for algo in a.algos)
+    try:
+        thresholds = parse_thresholds(a.threshold)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    try:
+        options: dict[str, tuple[str, ...]] = {}
+        for spec in a.option:
+            key, values = parse_option(spec)
+            if key in options:
+                raise SweepError(f"--option {key.strip('-:')} is given twice; give it once.")
+            options[key] = values
+        config = SweepConfig(a.envs, a.seeds, a.out, algos, options, tuple(train_args))
+        result = run_sweep(
+            config,
+            backend=a.backend,
+            address=a.address,
+            num_cpus=a.num_cpus,
+            cpus_per_trial=a.cpus_per_trial,
+            gpus_per_trial=a.gpus_per_trial,
+            compile_cache=a.compile_cache,
+            thresholds=thresholds,
+        )
+    except SweepError as e:
+        raise CLIError(str(e)) from None
+    if result.table:
+        print(result.table)
+    for path in result.files:
+        print(f"Wrote {path}")
+    if result.failed:
+        print(
+            f"mbrlax: {len(result.failed)} of {len(result.outcomes)} trials failed (see above); "
+            "run the same command again to retry them (finished trials are skipped).",
+            file=sys.stderr,
+        )
+        raise SystemExit(1)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return
     command = _choose(argv[0], COMMANDS, "command")
+    from mbrlax.errors import EnvError, TrainingError
     from mbrlax.logger import RunDirError
 
     try:
         commands = {
             "train": train_command,
+            "resume": resume_command,
             "eval": eval_command,
             "plot": plot_command,
             "compare": compare_command,
+            "sweep": sweep_command,
         }
         commands[command](argv[1:])
-    except (RunDirError, FileNotFoundError) as e:
+    except (RunDirError, FileNotFoundError, EnvError) as e:
         raise CLIError(str(e)) from None
+    except TrainingError as e:  # not a usage error: the run itself failed
+        print(f"mbrlax: error: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from mbrlax.agents.pets.presets import pets_preset
 from mbrlax.envs import get_task, make_env
 from mbrlax.logger import CONFIG_FILE, RunDirError, read_config, write_json_atomic
 from mbrlax.runner import RunnerConfig, RunResult, run_episode, train
+from mbrlax.video import make_recording_env
 
 MODEL_FILE = "final_model.eqx"
 SUMMARY_FILE = "summary.json"
@@ -67,6 +68,7 @@ def run(
     With ``resume``, ``exp.run_dir`` holds the run to continue (see :func:`resume`).
     """
     env, eval_env = make_env(exp.env), make_env(exp.env)
+    video_env = make_recording_env(exp.env) if exp.runner.video_every and save else None
     agent = exp.make_agent(env.spec)
     run_dir = (exp.run_dir or exp.default_run_dir()) if save else None
     record = {"algo": exp.algo, "env": exp.env, "seed": exp.seed, "experiment": exp}
@@ -80,11 +82,14 @@ def run(
             run_dir,
             record,
             resume=resume,
+            video_env=video_env,
             **train_kwargs,
         )
     finally:
         env.close()
         eval_env.close()
+        if video_env is not None:
+            video_env.close()
     if result.run_dir is not None:
         tmp = result.run_dir / (MODEL_FILE + ".tmp")
         eqx.tree_serialise_leaves(tmp, result.agent_state.model_params)

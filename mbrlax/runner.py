@@ -21,10 +21,13 @@ from tqdm.auto import tqdm
 from mbrlax.agents.base import Agent
 from mbrlax.checkpoint import CheckpointManager, load_checkpoint
 from mbrlax.data.buffer import ReplayBuffer, Transition
+from mbrlax.envs.base import EnvError
 from mbrlax.envs.gym_adapter import GymEnv
 from mbrlax.envs.spec import EnvSpec
+from mbrlax.errors import TrainingError
 from mbrlax.logger import CURVE_FILE, RunLogger
 from mbrlax.plotting import plot_learning_curves
+from mbrlax.video import record_episode
 
 METRIC_COLUMNS = [
     "env_steps",
@@ -39,6 +42,22 @@ METRIC_COLUMNS = [
     "act_ms",
     "wall_seconds",
 ]
+
+
+def check_finite_step(env_id: str, obs: Any, reward: float, where: str) -> None:
+    """Raise :class:`EnvError` if an env returned NaN or inf, before anything stores it."""
+    bad = [
+        what
+        for what, value in (("observation", obs), ("reward", reward))
+        if not np.all(np.isfinite(np.asarray(value, dtype=np.float64)))
+    ]
+    if bad:
+        raise EnvError(
+            f"{env_id} returned a non-finite {' and '.join(bad)} at {where} (obs={obs!r}, "
+            f"reward={reward!r}). mbrlax stopped before storing it, so the replay buffer and "
+            "checkpoints hold only finite data. Fix the env (an unstable simulation, a division "
+            "by zero?) or wrap it to repair or end such steps."
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +76,9 @@ class RunnerConfig:
             Gymnasium envs whose state cannot be saved checkpoint at the end of the episode in
             which the interval falls; JAX-native envs checkpoint mid-episode.
         keep_checkpoints: how many checkpoints to keep in ``<run_dir>/checkpoints``.
+        video_every: record the first episode of every this many evaluations (and of the last)
+            as ``<run_dir>/videos/eval-<env_steps>.mp4``; 0: no videos. Needs a recording env
+            (``mbrlax.video.make_recording_env``), which the experiment makes.
         progress: show a progress bar over env steps.
     """
 
@@ -68,12 +90,19 @@ class RunnerConfig:
     buffer_capacity: int = 0
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
+    video_every: int = 0
     progress: bool = True
 
     def __post_init__(self):
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}.")
-        for name in ("warmup_steps", "refit_every", "eval_episodes", "buffer_capacity"):
+        for name in (
+            "warmup_steps",
+            "refit_every",
+            "eval_episodes",
+            "buffer_capacity",
+            "video_every",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
         if self.checkpoint_every < 0:
@@ -130,6 +159,7 @@ def run_episode(
     while True:
         action = policy(obs)
         next_obs, reward, terminated, truncated, _ = env.step(action)
+        check_finite_step(env.spec.env_id, next_obs, reward, f"step {length + 1} of an episode")
         total += float(reward)
         length += 1
         if on_step is not None:
@@ -183,6 +213,7 @@ def train(
     run_config: Any = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
     resume: bool = False,
+    video_env: GymEnv | None = None,
 ) -> RunResult:
     """Train ``agent`` on ``env`` for ``config.episodes`` episodes; same seed, same numbers.
 
@@ -190,7 +221,10 @@ def train(
     checkpoints to ``run_dir`` when one is given (``run_config`` is what ``config.json``
     records). With ``resume``, ``run_dir`` must hold a run: it continues from its newest usable
     checkpoint (from the start if there is none yet) and, on CPU, writes the same metrics rows
-    the uninterrupted run would have (``wall_seconds`` and ``act_ms`` aside).
+    the uninterrupted run would have (``wall_seconds`` and ``act_ms`` aside). ``video_env``
+    (the env made with ``render_mode="rgb_array"``) records evaluations per
+    ``config.video_every``; a recording that fails is noted in ``run.log`` and the evaluation
+    episode played without it.
     """
     if resume and run_dir is None:
         raise ValueError("resume=True needs the run_dir of the run to continue.")
@@ -246,8 +280,20 @@ def train(
     def learn() -> None:
         nonlocal state, key
         key, fit_key = jax.random.split(key)
-        state, metrics = agent.update(state, buffer, fit_key)
-        progress.last_fit = {k: float(v) for k, v in metrics.items()}
+        new_state, metrics = agent.update(state, buffer, fit_key)
+        fit = {k: float(v) for k, v in metrics.items()}
+        bad = {k: v for k, v in fit.items() if ("loss" in k or "mse" in k) and not np.isfinite(v)}
+        if bad:
+            saved = checkpoints.paths()[-1].name if checkpoints and checkpoints.paths() else None
+            kept = f"the last good checkpoint, {saved}, is kept" if saved else "no checkpoint yet"
+            raise TrainingError(
+                f"the agent's update at env step {progress.env_steps} gave "
+                f"{', '.join(f'{k}={v}' for k, v in bad.items())}; the run stopped ({kept}). "
+                "Start a new run with a smaller learning rate (e.g. "
+                "--agent.model.learning-rate), or check the data for outliers."
+            )
+        state = new_state
+        progress.last_fit = fit
 
     def checkpoint() -> None:
         if checkpoints is None:
@@ -278,6 +324,12 @@ def train(
                 else:
                     action = agent_policy(obs)
                 next_obs, reward, terminated, truncated, _ = env.step(action)
+                check_finite_step(
+                    spec.env_id,
+                    next_obs,
+                    reward,
+                    f"env step {progress.env_steps + 1} (training episode {episode + 1})",
+                )
                 transition = Transition(
                     obs, action, np.float32(reward), next_obs, np.bool_(terminated)
                 )
@@ -308,9 +360,19 @@ def train(
                 and ((episode + 1) % config.eval_every == 0 or is_last)
             ):
                 returns = []
+                evaluation = (episode + 1) // config.eval_every
+                record = video_env is not None and logger is not None and config.video_every
+                record = record and (evaluation % config.video_every == 0 or is_last)
                 for i in range(config.eval_episodes):
                     state = agent.begin_episode(state)
                     ep_seed = _episode_seed(seed, 1, episode * config.eval_episodes + i)
+                    if record and i == 0:
+                        path = logger.run_dir / "videos" / f"eval-{progress.env_steps:08d}.mp4"
+                        ret = _record(video_env, agent_policy, ep_seed, path, logger)
+                        if ret is not None:
+                            returns.append(ret)
+                            continue
+                        state = agent.begin_episode(state)
                     returns.append(run_episode(eval_env, agent_policy, ep_seed)[0])
                 row["eval_return"] = float(np.mean(returns))
                 row["eval_return_std"] = float(np.std(returns))
@@ -334,6 +396,22 @@ def train(
         if logger is not None:
             logger.close()
     return RunResult(progress.rows, logger.run_dir if logger else None, state, buffer)
+
+
+def _record(
+    env: GymEnv,
+    policy: Callable[[np.ndarray], np.ndarray],
+    seed: int,
+    path: Path,
+    logger: RunLogger,
+) -> float | None:
+    """One evaluation episode recorded to ``path``; its return, or None if recording failed."""
+    try:
+        path.parent.mkdir(exist_ok=True)
+        return record_episode(env, policy, seed, path)[0]
+    except Exception as e:  # a video is a nicety: the run goes on without it
+        logger.note(f"could not record {path.name} ({type(e).__name__}: {e}); no video")
+        return None
 
 
 def _episode_row(progress: _Progress, episode: int) -> dict[str, Any]:

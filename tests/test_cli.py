@@ -44,7 +44,7 @@ def test_unknown_command_lists_valid_ones(capsys):
         main(["trian"])
     assert e.value.code == 2
     err = capsys.readouterr().err
-    assert "train, eval, plot" in err and "Did you mean 'train'" in err
+    assert "train, resume, eval, plot, compare" in err and "Did you mean 'train'" in err
 
 
 def test_unknown_algorithm(capsys):

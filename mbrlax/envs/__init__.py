@@ -8,7 +8,7 @@ from mbrlax.envs.jax_gym import JaxGymEnv
 from mbrlax.envs.pendulum import Pendulum, PendulumState
 from mbrlax.envs.registry import JAX_ENVS, list_jax_envs, make_jax_env
 from mbrlax.envs.spec import EnvSpec
-from mbrlax.envs.tasks import TaskFunctions, get_task, list_tasks, register_task
+from mbrlax.envs.tasks import TaskFunctions, check_task, get_task, list_tasks, register_task
 
 __all__ = [
     "JAX_ENVS",
@@ -25,6 +25,7 @@ __all__ = [
     "TaskFunctions",
     "as_step_fn",
     "check_env",
+    "check_task",
     "get_task",
     "list_jax_envs",
     "list_tasks",

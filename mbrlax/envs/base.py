@@ -10,12 +10,9 @@ import equinox as eqx
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from mbrlax.envs.spec import EnvSpec
+from mbrlax.errors import EnvError as EnvError  # raised by the envs; re-exported here
 
 EnvState = Any  # a pytree, defined by each env
-
-
-class EnvError(ValueError):
-    """An env that mbrlax cannot use as given; the message says what is wrong and what to do."""
 
 
 class EnvStep(NamedTuple):

@@ -16,10 +16,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
+from mbrlax.envs.base import EnvError
 from mbrlax.envs.cartpole_swingup import POLE_LENGTH, swingup_reward
+from mbrlax.envs.spec import EnvSpec
 
 RewardFn = Callable[[Float[Array, " d"], Float[Array, " A"], Float[Array, " d"]], Float[Array, ""]]
 TerminationFn = Callable[
@@ -210,3 +213,35 @@ def register_task(
     )
     _TASKS[env_id] = task
     return task
+
+
+def check_task(task: TaskFunctions, spec: EnvSpec) -> None:
+    """Check that ``task``'s functions fit ``spec``: each takes one transition and returns
+    ``[]``. Traced abstractly (nothing runs); raises :class:`EnvError` saying what is wrong."""
+    obs = jax.ShapeDtypeStruct(spec.obs_shape, jnp.float32)
+    if spec.is_continuous:
+        action = jax.ShapeDtypeStruct(spec.action_shape, jnp.float32)
+    else:
+        action = jax.ShapeDtypeStruct((), jnp.int32)
+    where = (
+        f"one transition (obs {list(spec.obs_shape)}, action {list(action.shape)}, "
+        f"next_obs {list(spec.obs_shape)})"
+    )
+    for name, fn in (("reward", task.reward), ("termination", task.termination)):
+        if fn is None:
+            continue
+        try:
+            out = jax.eval_shape(fn, obs, action, obs)
+        except Exception as e:
+            raise EnvError(
+                f"the {name} function of {spec.env_id} fails on {where}: "
+                f"{type(e).__name__}: {e}. It must be a pure JAX function of one transition."
+            ) from None
+        shape = getattr(out, "shape", None)
+        if shape != ():
+            raise EnvError(
+                f"the {name} function of {spec.env_id} returns "
+                f"{'shape ' + str(tuple(shape)) if shape is not None else type(out).__name__} "
+                f"for {where}; it must return a scalar [] (mbrlax vmaps it over batches "
+                "itself), e.g. end it with jnp.sum(...) or index the right element."
+            )

@@ -18,7 +18,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from mbrlax.data.buffer import ReplayBuffer
 from mbrlax.envs.spec import EnvSpec
-from mbrlax.envs.tasks import TaskFunctions
+from mbrlax.envs.tasks import TaskFunctions, check_task
 from mbrlax.models.ensemble import EnsembleConfig, EnsembleParams, ProbabilisticEnsemble
 from mbrlax.models.propagation import particle_dynamics
 from mbrlax.planners import CEM, ICEM, MPPI, RandomShooting
@@ -74,6 +74,8 @@ class PETS:
                 "space; use an env with Box actions (tabular or tree-search agents handle "
                 "discrete ones)."
             )
+        if self.task is not None:
+            check_task(self.task, self.spec)
 
     @property
     def reward_fn(self):

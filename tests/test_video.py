@@ -1,0 +1,186 @@
+"""MP4 recording of evaluation episodes: same episode as run_episode, atomic files, clear errors."""
+
+import gc
+import importlib.util
+import os
+import sys
+import warnings
+from unittest import mock
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from mbrlax.envs import make_env
+from mbrlax.envs.base import EnvError
+from mbrlax.runner import run_episode
+from mbrlax.video import make_recording_env, record_episode
+
+
+def damping_policy(obs):
+    """Torque against the angular velocity (``obs[2]`` for both pendulums): depends on obs, so a
+    recording that changed the episode would change the return."""
+    return np.clip(-obs[2:3], -2.0, 2.0).astype(np.float32)
+
+
+def read_video(path):
+    """All frames ``uint8 [T, H, W, 3]`` and the container's fps, read back by imageio."""
+    # Without the variable imageio-ffmpeg forks with a preexec_fn, which JAX rightly warns about.
+    # ResourceWarning: imageio-ffmpeg's reader closes ffmpeg's pipes only when ffmpeg is still
+    # running at the end, so reading to the end leaks them (upstream; the writer is not affected).
+    with (
+        mock.patch.dict(os.environ, IMAGEIO_FFMPEG_NO_PREVENT_SIGINT="1"),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore", ResourceWarning)
+        frames = iio.imread(path, plugin="FFMPEG", index=None)
+        fps = iio.immeta(path, plugin="FFMPEG")["fps"]
+        gc.collect()  # finalise the leaked pipes here, under the filter
+    return frames, fps
+
+
+@pytest.mark.parametrize(
+    "env_id, max_steps, fps, side",
+    [("mbrlax/Pendulum-v0", None, 20, 200), ("Pendulum-v1", 25, 30, 500)],
+    ids=["jax-native", "gymnasium"],
+)
+def test_record_matches_run_episode(tmp_path, env_id, max_steps, fps, side):
+    path = tmp_path / "eval.mp4"
+    env = make_recording_env(env_id)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ret, length = record_episode(env, damping_policy, seed=3, path=path, max_steps=max_steps)
+    assert not [w for w in caught if "fork" in str(w.message)]  # ffmpeg spawned without preexec
+
+    assert (ret, length) == run_episode(make_env(env_id), damping_policy, 3, max_steps=max_steps)
+    assert length == (max_steps or 200)
+    frames, read_fps = read_video(path)
+    assert frames.shape == (length + 1, side, side, 3)
+    assert read_fps == fps  # from env metadata["render_fps"]
+    # The first frame is the env's frame after reset (up to H.264 loss), and the pendulum moves.
+    env.reset(seed=3)
+    first = np.asarray(env.render(), dtype=np.float32)
+    assert np.abs(frames[0].astype(np.float32) - first).mean() < 3.0
+    assert np.abs(frames[-1].astype(np.float32) - frames[0]).mean() > 0.5
+    assert [p.name for p in tmp_path.iterdir()] == ["eval.mp4"]  # no temp file left
+
+
+def test_odd_frames_are_padded_and_fps_override(tmp_path, monkeypatch):
+    env = make_recording_env("mbrlax/Pendulum-v0")
+    monkeypatch.setattr(env, "render", lambda: np.full((101, 75, 3), 200, np.uint8))
+    path = tmp_path / "odd.mp4"
+    _, length = record_episode(env, damping_policy, 0, path, fps=12, max_steps=4)
+    frames, fps = read_video(path)
+    assert frames.shape == (length + 1, 102, 76, 3)
+    assert fps == 12
+
+
+def test_env_without_render_mode_raises_and_writes_nothing(tmp_path):
+    with pytest.raises(EnvError, match=r"render_mode='rgb_array'"):
+        record_episode(make_env("mbrlax/Pendulum-v0"), damping_policy, 0, tmp_path / "v.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_render_returning_none_raises_and_writes_nothing(tmp_path, monkeypatch):
+    env = make_recording_env("Pendulum-v1")
+    monkeypatch.setattr(env, "render", lambda: None)
+    with pytest.raises(EnvError, match=r"returned None.*render_mode='rgb_array'"):
+        record_episode(env, damping_policy, 0, tmp_path / "v.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failure_midway_keeps_old_file(tmp_path):
+    path = tmp_path / "eval.mp4"
+    path.write_bytes(b"an older video")
+    calls = 0
+
+    def failing_policy(obs):
+        nonlocal calls
+        calls += 1
+        if calls == 5:
+            raise RuntimeError("policy blew up")
+        return damping_policy(obs)
+
+    env = make_recording_env("mbrlax/Pendulum-v0")
+    with pytest.raises(RuntimeError, match="policy blew up"):
+        record_episode(env, failing_policy, 0, path)
+    assert path.read_bytes() == b"an older video"
+    assert list(tmp_path.iterdir()) == [path]
+
+    # A complete recording does replace it.
+    _, length = record_episode(env, damping_policy, 0, path, max_steps=3)
+    assert read_video(path)[0].shape[0] == length + 1
+
+
+def test_missing_imageio_ffmpeg_says_how_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # makes `import` raise ImportError
+    with pytest.raises(ImportError, match=r"pip install .*imageio-ffmpeg"):
+        record_episode(make_recording_env("mbrlax/Pendulum-v0"), damping_policy, 0, tmp_path / "v")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        record_episode(
+            make_recording_env("mbrlax/Pendulum-v0"), damping_policy, 0, tmp_path / "a/b"
+        )
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mujoco") is None, reason="MuJoCo not installed")
+def test_record_mujoco_headless(tmp_path, monkeypatch):
+    # Gymnasium reads MUJOCO_GL when it creates the renderer, i.e. at the first render().
+    monkeypatch.setenv("MUJOCO_GL", "egl")
+    env = make_recording_env("InvertedPendulum-v5")
+    try:
+        env.reset(seed=0)
+        env.render()
+    except Exception as e:  # no EGL device or driver on this machine
+        pytest.skip(f"MuJoCo cannot render headless here (MUJOCO_GL=egl): {e!r}")
+
+    def policy(obs):
+        return np.zeros(1, np.float32)
+
+    path = tmp_path / "mujoco.mp4"
+    ret, length = record_episode(env, policy, seed=1, path=path, max_steps=10)
+    assert (ret, length) == run_episode(make_env("InvertedPendulum-v5"), policy, 1, max_steps=10)
+    frames, fps = read_video(path)
+    assert frames.shape == (length + 1, 480, 480, 3)
+    assert fps == 25
+    assert frames.std() > 1.0  # not a blank frame
+    env.close()
+
+
+def test_frame_size_change_raises_and_writes_nothing(tmp_path, monkeypatch):
+    env = make_recording_env("mbrlax/Pendulum-v0")
+    sizes = iter([(40, 40, 3), (40, 40, 3), (42, 40, 3)])
+    monkeypatch.setattr(env, "render", lambda: np.zeros(next(sizes), np.uint8))
+    with pytest.raises(EnvError, match="changed frame size"):
+        record_episode(env, damping_policy, 0, tmp_path / "v.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_runner_records_evaluations_without_changing_them(tmp_path):
+    import dataclasses
+
+    from mbrlax.agents.pets import PETSConfig
+    from mbrlax.experiment import PETSExperiment, run
+    from mbrlax.models.ensemble import EnsembleConfig
+    from mbrlax.planners import CEM
+    from mbrlax.runner import RunnerConfig
+
+    exp = PETSExperiment(
+        env="mbrlax/Pendulum-v0",
+        seed=1,
+        agent=PETSConfig(
+            model=EnsembleConfig(num_members=2, num_elites=2, hidden_sizes=(8,), max_epochs=2),
+            planner=CEM(horizon=3, population=8, num_elites=2, iterations=1),
+            num_particles=2,
+        ),
+        runner=RunnerConfig(episodes=3, warmup_steps=200, video_every=2, progress=False),
+    )
+    with_video = run(dataclasses.replace(exp, run_dir=tmp_path / "v"))
+    plain = run(exp, save=False)  # no run directory, so no video env either
+    # Evaluations 2 and 3 (every 2nd, and the last) are recorded; the returns are the same.
+    videos = sorted(p.name for p in (tmp_path / "v" / "videos").iterdir())
+    assert videos == ["eval-00000400.mp4", "eval-00000600.mp4"]
+    assert [r["eval_return"] for r in with_video.rows] == [r["eval_return"] for r in plain.rows]
