@@ -406,10 +406,22 @@ def trial_env(out: Path, compile_cache: bool, parallel: bool) -> dict[str, str]:
     return {k: v for k, v in env.items() if k not in os.environ}
 
 
+def _jax_threads_running() -> bool:
+    """Whether this process has started a JAX backend (importing JAX alone starts none)."""
+    if "jax" not in sys.modules:
+        return False
+    try:
+        from jax._src import xla_bridge
+
+        return bool(xla_bridge.backends_are_initialized())
+    except (ImportError, AttributeError):  # a JAX without this private helper: be safe
+        return True
+
+
 def _die_with_parent() -> Callable[[], None] | None:
     """A ``preexec_fn`` that has Linux end the trial when the process that started it dies
     (a Ray worker killed by ``ray.shutdown`` or Ctrl-C), so no trial goes on unwatched."""
-    if not sys.platform.startswith("linux") or "jax" in sys.modules:
+    if not sys.platform.startswith("linux") or _jax_threads_running():
         # With JAX's threads running in this process, running Python between fork and exec
         # can deadlock; then the trial is not tied to its parent's life.
         return None

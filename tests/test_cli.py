@@ -3,40 +3,11 @@
 import csv
 
 import pytest
+from conftest import tiny_pets_args
 
 from mbrlax.cli import main
 
-TINY = [
-    "--env",
-    "Pendulum-v1",
-    "--episodes",
-    "2",
-    "--warmup-steps",
-    "200",
-    "--eval-episodes",
-    "1",
-    "--no-progress",
-    "--agent.model.num-members",
-    "2",
-    "--agent.model.num-elites",
-    "2",
-    "--agent.model.hidden-sizes",
-    "16",
-    "16",
-    "--agent.model.max-epochs",
-    "3",
-    "--agent.num-particles",
-    "2",
-    "agent.planner:cem",
-    "--agent.planner.horizon",
-    "4",
-    "--agent.planner.population",
-    "16",
-    "--agent.planner.num-elites",
-    "4",
-    "--agent.planner.iterations",
-    "2",
-]
+TINY = ["--env", "Pendulum-v1", *tiny_pets_args(2)]
 
 
 def test_unknown_command_lists_valid_ones(capsys):

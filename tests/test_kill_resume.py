@@ -13,6 +13,7 @@ import sys
 import time
 
 import numpy as np
+from conftest import tiny_pets_args
 
 from mbrlax.checkpoint import CheckpointManager
 from mbrlax.logger import read_metrics
@@ -21,15 +22,9 @@ EXACT = ("env_steps", "episode", "train_return", "eval_return", "model_train_los
 EPISODES, EVERY = 5, 30
 
 ARGS = [
-    "--env", "mbrlax/Pendulum-v0", "--seed", "11", "--episodes", str(EPISODES),
-    "--warmup-steps", "200", "--eval-episodes", "1", "--checkpoint-every", str(EVERY),
-    "--keep-checkpoints", "2", "--no-progress",
-    "--agent.model.num-members", "2", "--agent.model.num-elites", "2",
-    "--agent.model.hidden-sizes", "16", "16", "--agent.model.max-epochs", "3",
-    "--agent.num-particles", "2", "agent.planner:cem", "--agent.planner.horizon", "4",
-    "--agent.planner.population", "16", "--agent.planner.num-elites", "4",
-    "--agent.planner.iterations", "2",
-]  # fmt: skip
+    *("--env", "mbrlax/Pendulum-v0", "--seed", "11", "--checkpoint-every", str(EVERY)),
+    *("--keep-checkpoints", "2", *tiny_pets_args(EPISODES)),
+]
 
 
 def exact(rows):

@@ -11,39 +11,12 @@ import re
 
 import pytest
 import tyro
+from conftest import tiny_pets_args
 
 from mbrlax.cli import main
 from mbrlax.sweep import SweepConfig, SweepError, _short_names, expand, parse_option
 
-TINY = [
-    "--episodes",
-    "1",
-    "--warmup-steps",
-    "200",
-    "--eval-episodes",
-    "1",
-    "--no-progress",
-    "--agent.model.num-members",
-    "2",
-    "--agent.model.num-elites",
-    "2",
-    "--agent.model.hidden-sizes",
-    "16",
-    "16",
-    "--agent.model.max-epochs",
-    "3",
-    "--agent.num-particles",
-    "2",
-    "agent.planner:cem",
-    "--agent.planner.horizon",
-    "4",
-    "--agent.planner.population",
-    "16",
-    "--agent.planner.num-elites",
-    "4",
-    "--agent.planner.iterations",
-    "2",
-]
+TINY = [*tiny_pets_args(1)]
 ENVS = ["Pendulum-v1", "mbrlax/Pendulum-v0"]
 
 
@@ -267,6 +240,9 @@ def test_a_failed_trial_is_reported_and_the_sweep_exits_1(tmp_path, capsys, cach
     assert not (out / "sweep_summary.csv").exists()
 
 
+# ray.init starts its daemons with a preexec_fn, which JAX warns about because this test process
+# has imported JAX; the `mbrlax sweep` command itself never imports JAX, so users do not see it.
+@pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
 def test_ray_sweep_two_envs_three_seeds_then_rerun_skips(tmp_path, capsys, cache):
     pytest.importorskip("ray")
     out = tmp_path / "sweep"
