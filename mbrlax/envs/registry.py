@@ -7,12 +7,16 @@ from collections.abc import Callable
 from typing import Any
 
 from mbrlax.envs.base import EnvError, JaxEnv
+from mbrlax.envs.bicycle import Bicycle
 from mbrlax.envs.cartpole_swingup import CartpoleSwingup
 from mbrlax.envs.pendulum import Pendulum
+from mbrlax.envs.point_mass import PointMass
 
 JAX_ENVS: dict[str, Callable[..., JaxEnv]] = {
     "mbrlax/Pendulum-v0": Pendulum,
     "mbrlax/CartpoleSwingup-v0": CartpoleSwingup,
+    "mbrlax/BicycleTrack-v0": Bicycle,
+    "mbrlax/PointMass-v0": PointMass,
 }
 """Constructor of each JAX-native env by id; keyword arguments set its physical constants."""
 

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
 from mbrlax.envs.base import EnvError
+from mbrlax.envs.bicycle import reward_fn as bicycle_reward
 from mbrlax.envs.cartpole_swingup import POLE_LENGTH, swingup_reward
 from mbrlax.envs.spec import EnvSpec
 
@@ -143,6 +144,17 @@ _PENDULUM = TaskFunctions(
     pendulum_reward, never_terminates, True, "exact; reward on the state before the step"
 )
 
+
+def point_mass_reward(
+    obs: Float[Array, " 4"], action: Float[Array, " 2"], next_obs: Float[Array, " 4"]
+) -> Float[Array, ""]:
+    """mbrlax/PointMass-v0 (default weights): ``-(|p|^2 + 0.1 |v|^2 + 0.01 |clip(u)|^2)`` on the
+    state before the step."""
+    dim = obs.shape[0] // 2
+    u = jnp.clip(action, -1.0, 1.0)
+    return -(jnp.sum(obs[:dim] ** 2) + 0.1 * jnp.sum(obs[dim:] ** 2) + 0.01 * jnp.sum(u**2))
+
+
 _TASKS: dict[str, TaskFunctions] = {
     "Pendulum-v1": _PENDULUM,
     "mbrlax/Pendulum-v0": _PENDULUM,
@@ -172,6 +184,12 @@ _TASKS: dict[str, TaskFunctions] = {
     ),
     "mbrlax/CartpoleSwingup-v0": TaskFunctions(
         cartpole_swingup_reward, never_terminates, True, "exact"
+    ),
+    "mbrlax/PointMass-v0": TaskFunctions(
+        point_mass_reward, never_terminates, True, "exact for the default weights and force limit"
+    ),
+    "mbrlax/BicycleTrack-v0": TaskFunctions(
+        bicycle_reward, never_terminates, True, "exact for the default track and costs"
     ),
 }
 

@@ -12,13 +12,17 @@ terminal_value=None)`` returns a :class:`Planner` ``(init, plan)`` pair::
 from mbrlax.planners._rollout import sequence_return, sequence_returns, shift_plan
 from mbrlax.planners.base import Planner, PlannerState, StepFn, TerminalValueFn
 from mbrlax.planners.cem import CEM
+from mbrlax.planners.gradient_shooting import GradientShooting, differentiable_return
 from mbrlax.planners.icem import ICEM, colored_noise
+from mbrlax.planners.lqr import LQR, finite_horizon_lqr
 from mbrlax.planners.mppi import MPPI, path_integral_weights
 from mbrlax.planners.random_shooting import RandomShooting
 
 __all__ = [
     "CEM",
     "ICEM",
+    "LQR",
+    "GradientShooting",
     "MPPI",
     "Planner",
     "PlannerState",
@@ -26,6 +30,8 @@ __all__ = [
     "StepFn",
     "TerminalValueFn",
     "colored_noise",
+    "differentiable_return",
+    "finite_horizon_lqr",
     "path_integral_weights",
     "sequence_return",
     "sequence_returns",

@@ -1,0 +1,271 @@
+"""`GradientShooting`: maximise the return by gradient ascent on the action sequence.
+
+Single shooting through a differentiable model, as in "Differentiable MPC" baselines and
+PlaNet's / Dreamer's gradient-based planners (e.g. Srinivas et al. 2018, "Universal Planning
+Networks"; Bharadhwaj et al. 2020, "Model-Predictive Control via Cross-Entropy and
+Gradient-Based Optimization"): backpropagate the discounted return through ``step`` and
+update the whole ``[H, A]`` sequence with Adam, from several starting sequences at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jaxtyping import Array, Bool, Float, PRNGKeyArray
+
+from mbrlax.planners import _rollout
+from mbrlax.planners.base import Planner, PlannerState, State, StepFn, TerminalValueFn
+
+# Squashed warm starts are pulled this far inside the bounds: arctanh(+-1) is infinite.
+_SQUASH_EDGE = 1.0 - 1e-4
+
+
+@dataclasses.dataclass(frozen=True)
+class GradientShooting:
+    """Adam on open-loop action sequences, warm-started from the shifted previous plan.
+
+    Each call optimises ``num_restarts`` sequences in parallel (``vmap``): the warm start and
+    ``num_restarts - 1`` drawn uniformly in the bounds. Every iterate is scored, and the best
+    finite one of any restart is executed and kept as the next warm start; if none is finite
+    the warm start is executed, so a model that returns NaN never produces a NaN action.
+    A stochastic ``step`` gets the same keys at every iteration and for every restart (common
+    random numbers), so within a call the objective is a deterministic function of the actions.
+
+    Attributes:
+        horizon: ``H``, the number of planned steps.
+        discount: ``gamma`` in ``(0, 1]`` weighting the reward of step ``t`` by ``gamma ** t``.
+        iterations: Adam steps per call of ``plan``.
+        num_restarts: sequences optimised in parallel (the first is the warm start).
+        learning_rate: Adam's initial step size, decayed to 0 over the iterations by a
+            cosine schedule, in normalised units: the half-range
+            ``(high - low) / 2`` is 1 (``"project"``), or the pre-``tanh`` variable
+            (``"squash"``).
+        bounds: how actions are kept in ``[low, high]``: ``"squash"`` optimises an
+            unconstrained ``u`` with ``a = mid + half * tanh(u)``; ``"project"`` optimises
+            ``a`` and clips it to the bounds after every step (exactly reaches a bound).
+        max_grad_norm: gradients are clipped to this global norm before Adam, so that the
+            exploding gradients of long horizons through chaotic dynamics cannot blow up
+            Adam's moments.
+    """
+
+    horizon: int = 15
+    discount: float = 1.0
+    iterations: int = 40
+    num_restarts: int = 8
+    learning_rate: float = 0.1
+    bounds: Literal["squash", "project"] = "project"
+    max_grad_norm: float = 10.0
+
+    def __post_init__(self) -> None:
+        _rollout.check_common("GradientShooting", self.horizon, self.discount)
+        _rollout.check_positive_int("GradientShooting", "iterations", self.iterations)
+        _rollout.check_positive_int("GradientShooting", "num_restarts", self.num_restarts)
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise ValueError(
+                f"GradientShooting.learning_rate must be finite and > 0, got "
+                f"{self.learning_rate!r}."
+            )
+        if not self.max_grad_norm > 0:
+            raise ValueError(
+                f"GradientShooting.max_grad_norm must be > 0, got {self.max_grad_norm!r}; "
+                "use float('inf') to switch clipping off."
+            )
+        if self.bounds not in ("squash", "project"):
+            raise ValueError(
+                f"GradientShooting.bounds must be 'squash' or 'project', got {self.bounds!r}."
+            )
+
+    def build(
+        self,
+        action_low: Float[np.ndarray, " A"],
+        action_high: Float[np.ndarray, " A"],
+        terminal_value: TerminalValueFn | None = None,
+    ) -> Planner:
+        """The planner for actions in ``[action_low [A], action_high [A]]``.
+
+        ``terminal_value(s_H) -> []`` is added to each return (times ``gamma ** H``, if alive);
+        it must be differentiable. ``PlannerState.std`` and ``elites`` are carried unused.
+        """
+        return _rollout.build_planner(
+            _plan, self, self.horizon, action_low, action_high, terminal_value, spread=1.0
+        )
+
+
+class _ReturnCarry(NamedTuple):
+    """What ``lax.scan`` carries along one sequence's horizon."""
+
+    state: State
+    alive: Bool[Array, ""]  # False from the step after the sequence terminated
+    discount: Float[Array, ""]  # discount ** t
+    ret: Float[Array, ""]  # discounted return so far
+
+
+def differentiable_return(
+    step: StepFn,
+    state: State,
+    actions: Float[Array, "H A"],
+    keys: PRNGKeyArray,
+    discount: float = 1.0,
+    terminal_value: TerminalValueFn | None = None,
+) -> Float[Array, ""]:
+    """Discounted return of one sequence, differentiable in ``actions``; may be non-finite.
+
+    Unlike :func:`mbrlax.planners.sequence_return` it does not map non-finite returns to
+    ``-inf`` (that ``where`` would hide them from the caller, who must reject them) and it
+    takes the per-step keys, so a caller can hold them fixed across evaluations.
+
+    Args:
+        step: ``step(state, action [A], key) -> (state, reward [], terminated [])``.
+        state: the pytree the plan starts from.
+        actions: ``[H, A]`` the sequence.
+        keys: ``[H]`` one key per step.
+        discount: ``gamma``; the reward of step ``t`` is weighted by ``gamma ** t``.
+        terminal_value: optional ``V(s_H)``, added times ``gamma ** H`` if still alive.
+
+    Returns:
+        ``[]`` the return. The reward of the terminating step counts; later ones do not.
+    """
+
+    def body(carry: _ReturnCarry, inputs: tuple[Array, Array]) -> tuple[_ReturnCarry, None]:
+        action, step_key = inputs
+        next_state, reward, terminated = step(carry.state, action, step_key)
+        reward = jnp.asarray(reward, carry.ret.dtype)
+        ret = carry.ret + jnp.where(carry.alive, carry.discount * reward, 0.0)
+        alive = carry.alive & ~jnp.asarray(terminated, bool)
+        return _ReturnCarry(next_state, alive, carry.discount * discount, ret), None
+
+    dtype = actions.dtype  # float32 normally; float64 where a caller enabled it (tests)
+    init = _ReturnCarry(
+        state=state,
+        alive=jnp.array(True),
+        discount=jnp.array(1.0, dtype),
+        ret=jnp.array(0.0, dtype),
+    )
+    final, _ = jax.lax.scan(body, init, (actions, keys))
+    ret = final.ret
+    if terminal_value is not None:
+        value = jnp.asarray(terminal_value(final.state), ret.dtype)
+        ret = ret + jnp.where(final.alive, final.discount * value, 0.0)
+    return ret
+
+
+class _AscentCarry(NamedTuple):
+    """What ``lax.scan`` carries over the Adam iterations of one restart."""
+
+    params: Float[Array, "H A"]  # normalised (project) or pre-tanh (squash) actions
+    opt_state: optax.OptState
+    best_actions: Float[Array, "H A"]  # best finite iterate so far
+    best_return: Float[Array, ""]  # its return, -inf while none was finite
+    num_finite: Float[Array, ""]  # iterates with a finite return and gradient
+    grad_norm: Float[Array, ""]  # global norm of the latest gradient, before clipping
+
+
+def _plan(
+    cfg: GradientShooting,
+    low: Float[np.ndarray, " A"],
+    high: Float[np.ndarray, " A"],
+    terminal_value: TerminalValueFn | None,
+    pstate: PlannerState,
+    step: StepFn,
+    state: State,
+    key: PRNGKeyArray,
+) -> tuple[Float[Array, " A"], PlannerState, dict[str, Array]]:
+    """One MPC decision: ``(action [A], next pstate, info)``; see :class:`GradientShooting`."""
+    mid, half = jnp.asarray((low + high) / 2), jnp.asarray((high - low) / 2)
+    squash = cfg.bounds == "squash"
+    restart_key, rollout_key = jax.random.split(key)
+    step_keys = jax.random.split(rollout_key, cfg.horizon)  # common random numbers
+
+    def to_actions(params: Float[Array, "H A"]) -> Float[Array, "H A"]:
+        return mid + half * (jnp.tanh(params) if squash else params)
+
+    def to_params(actions: Float[Array, "H A"]) -> Float[Array, "H A"]:
+        z = jnp.clip((actions - mid) / half, -1.0, 1.0)
+        return jnp.arctanh(jnp.clip(z, -_SQUASH_EDGE, _SQUASH_EDGE)) if squash else z
+
+    def objective(params: Float[Array, "H A"]) -> Float[Array, ""]:
+        return differentiable_return(
+            step, state, to_actions(params), step_keys, cfg.discount, terminal_value
+        )
+
+    # Cosine decay to zero: constant-step Adam keeps hovering around an optimum.
+    schedule = optax.cosine_decay_schedule(cfg.learning_rate, cfg.iterations)
+    optimizer = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(schedule))
+
+    def iteration(carry: _AscentCarry, _: None) -> tuple[_AscentCarry, None]:
+        ret, grad = jax.value_and_grad(objective)(carry.params)
+        grad_norm = optax.tree.norm(grad)
+        finite = jnp.isfinite(ret) & jnp.isfinite(grad_norm)
+        actions = to_actions(carry.params)
+        better = finite & (ret > carry.best_return)
+        # Ascent: optax minimises. A non-finite gradient skips the step (moments untouched).
+        grad = jnp.where(finite, -grad, 0.0)
+        updates, opt_state = optimizer.update(grad, carry.opt_state, carry.params)
+        params = optax.apply_updates(carry.params, updates)
+        if not squash:
+            params = jnp.clip(params, -1.0, 1.0)
+        keep = lambda new, old: jnp.where(finite, new, old)  # noqa: E731
+        carry = _AscentCarry(
+            params=keep(params, carry.params),
+            opt_state=jax.tree.map(keep, opt_state, carry.opt_state),
+            best_actions=jnp.where(better, actions, carry.best_actions),
+            best_return=jnp.where(better, ret, carry.best_return),
+            num_finite=carry.num_finite + finite,
+            grad_norm=grad_norm,
+        )
+        return carry, None
+
+    def ascend(actions: Float[Array, "H A"], start_return: Float[Array, ""]) -> _AscentCarry:
+        params = to_params(actions)
+        init = _AscentCarry(
+            params=params,
+            opt_state=optimizer.init(params),
+            best_actions=actions,
+            best_return=start_return,
+            num_finite=jnp.array(0.0, jnp.float32),
+            grad_norm=jnp.array(0.0, jnp.float32),
+        )
+        final, _ = jax.lax.scan(iteration, init, None, length=cfg.iterations)
+        # The last Adam step has not been scored yet.
+        ret = objective(final.params)
+        better = jnp.isfinite(ret) & (ret > final.best_return)
+        final = final._replace(
+            best_actions=jnp.where(better, to_actions(final.params), final.best_actions),
+            best_return=jnp.where(better, ret, final.best_return),
+        )
+        return final
+
+    warm = jnp.clip(pstate.mean, low, high)
+    random = jax.random.uniform(
+        restart_key, (cfg.num_restarts - 1, *warm.shape), minval=low, maxval=high
+    )
+    starts = jnp.concatenate([warm[None], random], axis=0)
+    # The warm start competes as it is (not as squashed), so the result is never worse.
+    initial_return = differentiable_return(
+        step, state, warm, step_keys, cfg.discount, terminal_value
+    )
+    initial_return = jnp.where(jnp.isfinite(initial_return), initial_return, -jnp.inf)
+    start_returns = jnp.full((cfg.num_restarts,), -jnp.inf).at[0].set(initial_return)
+    finals = jax.vmap(ascend)(starts, start_returns)
+
+    best = jnp.argmax(finals.best_return)
+    best_return = finals.best_return[best]
+    # Nothing finite anywhere: execute the warm start rather than an arbitrary sequence.
+    plan = jnp.where(jnp.isfinite(best_return), finals.best_actions[best], warm)
+    plan = jnp.clip(plan, low, high)  # mid + half * z may round a hair past a bound
+    next_pstate = PlannerState(
+        mean=_rollout.shift_plan(plan, mid), std=pstate.std, elites=pstate.elites
+    )
+    info = {
+        "expected_return": best_return,
+        "initial_return": initial_return,
+        "grad_norm": finals.grad_norm[best],
+        "finite_fraction": finals.num_finite.sum() / (cfg.iterations * cfg.num_restarts),
+    }
+    return plan[0], next_pstate, info
