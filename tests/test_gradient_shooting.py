@@ -10,8 +10,7 @@ import pytest
 from mbrlax.envs import make_jax_env
 from mbrlax.envs.base import as_step_fn
 from mbrlax.envs.pendulum import PendulumState
-from mbrlax.planners import sequence_returns
-from mbrlax.planners.gradient_shooting import GradientShooting, differentiable_return
+from mbrlax.planners import GradientShooting, differentiable_return, sequence_returns
 
 LOW = np.array([-1.0, -0.5], np.float32)
 HIGH = np.array([1.0, 0.5], np.float32)

@@ -9,10 +9,15 @@ terminal_value=None)`` returns a :class:`Planner` ``(init, plan)`` pair::
     action, pstate, info = plan(pstate, step=step, state=state, key=key)
 """
 
-from mbrlax.planners._rollout import sequence_return, sequence_returns, shift_plan
+from mbrlax.planners._rollout import (
+    differentiable_return,
+    sequence_return,
+    sequence_returns,
+    shift_plan,
+)
 from mbrlax.planners.base import Planner, PlannerState, StepFn, TerminalValueFn
 from mbrlax.planners.cem import CEM
-from mbrlax.planners.gradient_shooting import GradientShooting, differentiable_return
+from mbrlax.planners.gradient_shooting import GradientShooting
 from mbrlax.planners.icem import ICEM, colored_noise
 from mbrlax.planners.lqr import LQR, finite_horizon_lqr
 from mbrlax.planners.mppi import MPPI, path_integral_weights

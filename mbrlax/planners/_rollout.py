@@ -21,12 +21,61 @@ from mbrlax.planners.base import Planner, PlannerState, State, StepFn, TerminalV
 
 
 class _RolloutCarry(NamedTuple):
-    """What ``lax.scan`` carries along one candidate's horizon."""
+    """What ``lax.scan`` carries along one sequence's horizon."""
 
     state: State
-    alive: Bool[Array, ""]  # False from the step after the candidate terminated
+    alive: Bool[Array, ""]  # False from the step after the sequence terminated
     discount: Float[Array, ""]  # discount ** t
     ret: Float[Array, ""]  # discounted return so far
+
+
+def differentiable_return(
+    step: StepFn,
+    state: State,
+    actions: Float[Array, "H A"],
+    keys: PRNGKeyArray,
+    discount: float = 1.0,
+    terminal_value: TerminalValueFn | None = None,
+) -> Float[Array, ""]:
+    """Discounted return of one sequence, differentiable in ``actions``; may be non-finite.
+
+    Unlike :func:`mbrlax.planners.sequence_return` it does not map non-finite returns to
+    ``-inf`` (that ``where`` would hide them from the caller, who must reject them) and it
+    takes the per-step keys, so a caller can hold them fixed across evaluations.
+
+    Args:
+        step: ``step(state, action [A], key) -> (state, reward [], terminated [])``.
+        state: the pytree the plan starts from.
+        actions: ``[H, A]`` the sequence.
+        keys: ``[H]`` one key per step.
+        discount: ``gamma``; the reward of step ``t`` is weighted by ``gamma ** t``.
+        terminal_value: optional ``V(s_H)``, added times ``gamma ** H`` if still alive.
+
+    Returns:
+        ``[]`` the return. The reward of the terminating step counts; later ones do not.
+    """
+
+    def body(carry: _RolloutCarry, inputs: tuple[Array, Array]) -> tuple[_RolloutCarry, None]:
+        action, step_key = inputs
+        next_state, reward, terminated = step(carry.state, action, step_key)
+        reward = jnp.asarray(reward, carry.ret.dtype)
+        ret = carry.ret + jnp.where(carry.alive, carry.discount * reward, 0.0)
+        alive = carry.alive & ~jnp.asarray(terminated, bool)
+        return _RolloutCarry(next_state, alive, carry.discount * discount, ret), None
+
+    dtype = actions.dtype  # float32 normally; float64 where a caller enabled it (tests)
+    init = _RolloutCarry(
+        state=state,
+        alive=jnp.array(True),
+        discount=jnp.array(1.0, dtype),
+        ret=jnp.array(0.0, dtype),
+    )
+    final, _ = jax.lax.scan(body, init, (actions, keys))
+    ret = final.ret
+    if terminal_value is not None:
+        value = jnp.asarray(terminal_value(final.state), ret.dtype)
+        ret = ret + jnp.where(final.alive, final.discount * value, 0.0)
+    return ret
 
 
 def sequence_return(
@@ -50,29 +99,8 @@ def sequence_return(
     Returns:
         ``[]`` the return. The reward of the terminating step counts; later ones do not.
     """
-    horizon = actions.shape[0]
-
-    def body(carry: _RolloutCarry, inputs: tuple[Array, Array]) -> tuple[_RolloutCarry, None]:
-        action, step_key = inputs
-        next_state, reward, terminated = step(carry.state, action, step_key)
-        reward = jnp.asarray(reward, carry.ret.dtype)
-        # `where`, not a product: a model stepped past termination may return NaN, and
-        # 0 * NaN would poison a return that is in fact finite.
-        ret = carry.ret + jnp.where(carry.alive, carry.discount * reward, 0.0)
-        alive = carry.alive & ~jnp.asarray(terminated, bool)
-        return _RolloutCarry(next_state, alive, carry.discount * discount, ret), None
-
-    init = _RolloutCarry(
-        state=state,
-        alive=jnp.array(True),
-        discount=jnp.array(1.0, jnp.float32),
-        ret=jnp.array(0.0, jnp.float32),
-    )
-    final, _ = jax.lax.scan(body, init, (actions, jax.random.split(key, horizon)))
-    ret = final.ret
-    if terminal_value is not None:
-        value = jnp.asarray(terminal_value(final.state), ret.dtype)
-        ret = ret + jnp.where(final.alive, final.discount * value, 0.0)
+    keys = jax.random.split(key, actions.shape[0])
+    ret = differentiable_return(step, state, actions, keys, discount, terminal_value)
     # A diverging model must never look like the best plan: NaN and +-inf rank last.
     return jnp.where(jnp.isfinite(ret), ret, -jnp.inf)
 

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jaxtyping import Array, Bool, Float, PRNGKeyArray
+from jaxtyping import Array, Float, PRNGKeyArray
 
 from mbrlax.planners import _rollout
 from mbrlax.planners.base import Planner, PlannerState, State, StepFn, TerminalValueFn
@@ -97,64 +97,6 @@ class GradientShooting:
         )
 
 
-class _ReturnCarry(NamedTuple):
-    """What ``lax.scan`` carries along one sequence's horizon."""
-
-    state: State
-    alive: Bool[Array, ""]  # False from the step after the sequence terminated
-    discount: Float[Array, ""]  # discount ** t
-    ret: Float[Array, ""]  # discounted return so far
-
-
-def differentiable_return(
-    step: StepFn,
-    state: State,
-    actions: Float[Array, "H A"],
-    keys: PRNGKeyArray,
-    discount: float = 1.0,
-    terminal_value: TerminalValueFn | None = None,
-) -> Float[Array, ""]:
-    """Discounted return of one sequence, differentiable in ``actions``; may be non-finite.
-
-    Unlike :func:`mbrlax.planners.sequence_return` it does not map non-finite returns to
-    ``-inf`` (that ``where`` would hide them from the caller, who must reject them) and it
-    takes the per-step keys, so a caller can hold them fixed across evaluations.
-
-    Args:
-        step: ``step(state, action [A], key) -> (state, reward [], terminated [])``.
-        state: the pytree the plan starts from.
-        actions: ``[H, A]`` the sequence.
-        keys: ``[H]`` one key per step.
-        discount: ``gamma``; the reward of step ``t`` is weighted by ``gamma ** t``.
-        terminal_value: optional ``V(s_H)``, added times ``gamma ** H`` if still alive.
-
-    Returns:
-        ``[]`` the return. The reward of the terminating step counts; later ones do not.
-    """
-
-    def body(carry: _ReturnCarry, inputs: tuple[Array, Array]) -> tuple[_ReturnCarry, None]:
-        action, step_key = inputs
-        next_state, reward, terminated = step(carry.state, action, step_key)
-        reward = jnp.asarray(reward, carry.ret.dtype)
-        ret = carry.ret + jnp.where(carry.alive, carry.discount * reward, 0.0)
-        alive = carry.alive & ~jnp.asarray(terminated, bool)
-        return _ReturnCarry(next_state, alive, carry.discount * discount, ret), None
-
-    dtype = actions.dtype  # float32 normally; float64 where a caller enabled it (tests)
-    init = _ReturnCarry(
-        state=state,
-        alive=jnp.array(True),
-        discount=jnp.array(1.0, dtype),
-        ret=jnp.array(0.0, dtype),
-    )
-    final, _ = jax.lax.scan(body, init, (actions, keys))
-    ret = final.ret
-    if terminal_value is not None:
-        value = jnp.asarray(terminal_value(final.state), ret.dtype)
-        ret = ret + jnp.where(final.alive, final.discount * value, 0.0)
-    return ret
-
-
 class _AscentCarry(NamedTuple):
     """What ``lax.scan`` carries over the Adam iterations of one restart."""
 
@@ -190,7 +132,7 @@ def _plan(
         return jnp.arctanh(jnp.clip(z, -_SQUASH_EDGE, _SQUASH_EDGE)) if squash else z
 
     def objective(params: Float[Array, "H A"]) -> Float[Array, ""]:
-        return differentiable_return(
+        return _rollout.differentiable_return(
             step, state, to_actions(params), step_keys, cfg.discount, terminal_value
         )
 
@@ -247,7 +189,7 @@ def _plan(
     )
     starts = jnp.concatenate([warm[None], random], axis=0)
     # The warm start competes as it is (not as squashed), so the result is never worse.
-    initial_return = differentiable_return(
+    initial_return = _rollout.differentiable_return(
         step, state, warm, step_keys, cfg.discount, terminal_value
     )
     initial_return = jnp.where(jnp.isfinite(initial_return), initial_return, -jnp.inf)
