@@ -388,23 +388,14 @@ def test_icem_population_schedule():
 
 def _pendulum_episode(config, key, steps=200):
     """MPC with the true JAX pendulum from hanging down at rest; ``(return, angles [T])``."""
-    from mbrlax.envs.base import as_step_fn
+    from mbrlax.agents.mpc import mpc_rollout
     from mbrlax.envs.pendulum import Pendulum, PendulumState
 
     env = Pendulum()
-    step = as_step_fn(env)
     planner = config.build(*env.spec.action_bounds())
-
-    def body(carry, k):
-        state, pstate = carry
-        action, pstate, _ = planner.plan(pstate, step, state, k)
-        out = env.step(state, action)
-        return (out.state, pstate), (out.reward, out.state.theta)
-
     start = PendulumState(jnp.array(jnp.pi), jnp.array(0.0))
-    keys = jax.random.split(key, steps)
-    _, (rewards, theta) = jax.jit(lambda: jax.lax.scan(body, (start, planner.init()), keys))()
-    return float(rewards.sum()), np.asarray(theta)
+    traj = jax.jit(lambda: mpc_rollout(env, planner, start, key, steps))()
+    return float(traj.episode_return), np.asarray(traj.states.theta[1:])
 
 
 @pytest.mark.parametrize(

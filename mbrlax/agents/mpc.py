@@ -1,0 +1,97 @@
+"""Model predictive control with a known model: replan at every step, execute the first action.
+
+``mpc_rollout`` runs a whole closed-loop episode of a JAX-native env as one compiled
+``lax.scan``: at each step the planner optimises a sequence from the env's current state
+through ``model_step`` (by default the env itself, i.e. the exact model), the first action is
+executed in the env, and the planner's state carries the shifted plan to the next step as its
+warm start (every mbrlax planner shifts its own plan inside ``plan``).
+
+    env = make_jax_env("mbrlax/Pendulum-v0")
+    planner = CEM(horizon=20).build(*env.spec.action_bounds())
+    state, _ = env.reset(key)
+    traj = jax.jit(mpc_rollout, static_argnums=(0, 1, 4))(env, planner, state, key, 200)
+    traj.episode_return          # [] the return, rewards after termination excluded
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, PRNGKeyArray
+
+from mbrlax.envs.base import EnvState, JaxEnv, as_step_fn
+from mbrlax.planners.base import Planner, PlannerState, StepFn
+
+
+class MPCTrajectory(NamedTuple):
+    """One closed-loop episode (``T`` steps, horizon ``H``).
+
+    Attributes:
+        states: the env states, every leaf with a leading axis ``T + 1`` (the start first).
+        actions: ``[T, A]`` executed actions.
+        rewards: ``[T]`` rewards received (also after termination, see ``alive``).
+        alive: ``[T]`` True where the episode had not terminated before that step.
+        plans: ``[T, H, A]`` the sequence the planner chose at each step (its first action is
+            the one executed): what it expected to do, for pictures of predicted vs realised.
+        expected_returns: ``[T]`` the planner's estimate of each chosen sequence's return.
+    """
+
+    states: EnvState
+    actions: Float[Array, "T A"]
+    rewards: Float[Array, " T"]
+    alive: Bool[Array, " T"]
+    plans: Float[Array, "T H A"]
+    expected_returns: Float[Array, " T"]
+
+    @property
+    def episode_return(self) -> Float[Array, ""]:
+        """``[]`` the sum of rewards up to and including the terminating step."""
+        return jnp.sum(jnp.where(self.alive, self.rewards, 0.0))
+
+
+class _MPCCarry(NamedTuple):
+    state: EnvState
+    pstate: PlannerState
+    alive: Bool[Array, ""]
+
+
+def mpc_rollout(
+    env: JaxEnv,
+    planner: Planner,
+    start: EnvState,
+    key: PRNGKeyArray,
+    num_steps: int,
+    model_step: StepFn | None = None,
+) -> MPCTrajectory:
+    """Run ``num_steps`` of MPC from env state ``start``; see :class:`MPCTrajectory`.
+
+    Args:
+        env: the JAX-native env that is acted in (the "real world").
+        planner: a built planner (``config.build(*env.spec.action_bounds())``); it starts from
+            ``planner.init()``.
+        start: the env state to start from (e.g. from ``env.reset``).
+        key: split into one key per step for the planner.
+        num_steps: episode length ``T`` (static).
+        model_step: what the planner plans with; default ``as_step_fn(env)``, the exact model.
+            Pass a mismatched model (other physical constants) to see model error at work.
+    """
+    step = as_step_fn(env) if model_step is None else model_step
+
+    def body(carry: _MPCCarry, k: PRNGKeyArray) -> tuple[_MPCCarry, tuple[Any, ...]]:
+        action, pstate, info = planner.plan(carry.pstate, step, carry.state, k)
+        out = env.step(carry.state, action)
+        # The chosen sequence: the executed action, then the rest the planner kept (shifted).
+        plan = jnp.concatenate([action[None].astype(pstate.mean.dtype), pstate.mean[:-1]])
+        expected = info.get("expected_return", jnp.asarray(jnp.nan, jnp.float32))
+        alive_next = carry.alive & ~jnp.asarray(out.terminated, bool)
+        record = (out.state, action, out.reward, carry.alive, plan, expected)
+        return _MPCCarry(out.state, pstate, alive_next), record
+
+    init = _MPCCarry(start, planner.init(), jnp.array(True))
+    _, (states, actions, rewards, alive, plans, expected) = jax.lax.scan(
+        body, init, jax.random.split(key, num_steps)
+    )
+    states = jax.tree.map(lambda s0, s: jnp.concatenate([jnp.asarray(s0)[None], s]), start, states)
+    return MPCTrajectory(states, actions, rewards, alive, plans, expected)

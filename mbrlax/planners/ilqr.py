@@ -1,0 +1,309 @@
+"""`ILQR`: iterative LQR (Gauss-Newton DDP) on a differentiable, deterministic ``step``.
+
+Li & Todorov 2004, "Iterative linear quadratic regulator design for nonlinear biological
+movement systems"; regularisation and line search as in Tassa, Erez & Todorov 2012,
+"Synthesis and stabilization of complex behaviors through online trajectory optimization";
+box controls in the spirit of Tassa, Mansard & Todorov 2014, "Control-limited differential
+dynamic programming" (a lighter version, see :class:`ILQR`).
+
+The cost is minus the reward (rewards are maximised): ``c_t(x, u) = -gamma^t r(x, u)`` and
+``c_H(x) = -gamma^H V(x)`` for an optional terminal value ``V``. Each iteration linearises
+the dynamics (``jax.jacfwd``) and quadratises the cost (``jax.hessian``) along the current
+trajectory, solves the resulting time-varying LQR backwards, and rolls the new feedback
+policy out through the true ``step`` for several step sizes at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from mbrlax.planners import _rollout
+from mbrlax.planners.base import Planner, PlannerState, State, StepFn, TerminalValueFn
+
+
+@dataclasses.dataclass(frozen=True)
+class ILQR:
+    """Receding-horizon iLQR, warm-started from the shifted previous plan.
+
+    Every call of ``plan`` runs ``iterations`` iLQR iterations (a fixed number, in a
+    ``lax.scan``, so it compiles once) from the warm start and returns the first action.
+
+    * **Model.** ``step`` must be deterministic and differentiable: the key is split once
+      into one key per step and held fixed. The state pytree is flattened with
+      ``jax.flatten_util.ravel_pytree`` (and unflattened to call ``step``). Termination flags
+      are **ignored**: iLQR assumes smooth dynamics that run for the whole horizon.
+    * **Backward pass.** Gauss-Newton: the second derivatives of the dynamics are dropped
+      (no DDP tensor terms). ``Q_uu + mu I`` must be positive definite (Cholesky); if it is
+      not at some step, or the line search finds no improvement, the iteration is rejected
+      (the trajectory is kept) and ``mu`` grows: ``mu <- max(mu_min, mu * factor)``. On
+      success it shrinks: ``mu <- mu / factor`` (to 0 below ``mu_min``). ``mu`` restarts from
+      ``regularization_init`` at every call of ``plan``.
+    * **Bounds** (a "projected" / box-DDP-lite scheme). At each step the unconstrained
+      Newton step ``-Q_uu^-1 Q_u`` is clipped to the box; the dimensions it clipped are
+      *clamped*: their feed-forward is the clipped value and their feedback gain is zero, and
+      the free dimensions are re-solved given the clamped ones (``Q_ff k_f = -(Q_u + Q_uc
+      k_c)_f``, ``K_f = -Q_ff^-1 Q_ux,f``). The value function is propagated with these
+      gains. The forward pass clips every action to the box as well, so the plan is always
+      feasible. (Box-DDP solves a box QP per step for the clamped set; clipping the
+      unconstrained step is exact for one action dimension and a heuristic otherwise.)
+    * **Line search.** The new policy ``u = clip(u_bar + alpha k + K (x - x_bar))`` is
+      rolled out for ``alpha in {1, 1/2, ..., 1/2^(line_search_steps-1)}`` in parallel
+      (``vmap``); the best finite return is accepted if it beats the current one, so the
+      return never decreases from one iteration to the next.
+
+    Attributes:
+        horizon: ``H``, the number of planned steps.
+        discount: ``gamma`` in ``(0, 1]`` weighting the reward of step ``t`` by ``gamma ** t``.
+        iterations: iLQR iterations per call of ``plan``.
+        line_search_steps: step sizes tried per iteration, ``alpha = 2^-i``.
+        regularization_init: ``mu`` at the start of every call (``>= 0``).
+        regularization_min: the smallest non-zero ``mu`` (``> 0``).
+        regularization_max: ``mu`` never exceeds this.
+        regularization_factor: ``mu`` is multiplied / divided by this (``> 1``).
+    """
+
+    horizon: int = 30
+    discount: float = 1.0
+    iterations: int = 10
+    line_search_steps: int = 8
+    regularization_init: float = 0.0
+    regularization_min: float = 1e-6
+    regularization_max: float = 1e10
+    regularization_factor: float = 10.0
+
+    def __post_init__(self) -> None:
+        _rollout.check_common("ILQR", self.horizon, self.discount)
+        _rollout.check_positive_int("ILQR", "iterations", self.iterations)
+        _rollout.check_positive_int("ILQR", "line_search_steps", self.line_search_steps)
+        if not (0.0 <= self.regularization_init < math.inf):
+            raise ValueError(
+                f"ILQR.regularization_init must be finite and >= 0, got "
+                f"{self.regularization_init!r}."
+            )
+        if not (0.0 < self.regularization_min < math.inf):
+            raise ValueError(
+                f"ILQR.regularization_min must be finite and > 0, got "
+                f"{self.regularization_min!r}."
+            )
+        if not (self.regularization_max >= self.regularization_min):
+            raise ValueError(
+                f"ILQR.regularization_max must be >= regularization_min "
+                f"({self.regularization_min!r}), got {self.regularization_max!r}."
+            )
+        if not (1.0 < self.regularization_factor < math.inf):
+            raise ValueError(
+                f"ILQR.regularization_factor must be finite and > 1, got "
+                f"{self.regularization_factor!r}."
+            )
+
+    def build(
+        self,
+        action_low: Float[np.ndarray, " A"],
+        action_high: Float[np.ndarray, " A"],
+        terminal_value: TerminalValueFn | None = None,
+    ) -> Planner:
+        """The planner for actions in ``[action_low [A], action_high [A]]``.
+
+        ``terminal_value(s_H) -> []`` is added to the return (times ``gamma ** H``); it must
+        be twice differentiable. ``PlannerState.std`` and ``elites`` are carried unused.
+        """
+        return _rollout.build_planner(
+            _plan, self, self.horizon, action_low, action_high, terminal_value, spread=1.0
+        )
+
+
+class ILQRResult(NamedTuple):
+    """What :func:`ilqr_optimize` returns."""
+
+    actions: Float[Array, "H A"]  # the optimised sequence (inside the bounds)
+    returns: Float[Array, " Ip1"]  # return before iteration 0, then after each iteration
+    regularization: Float[Array, ""]  # the final mu
+
+
+class _Derivatives(NamedTuple):
+    fx: Float[Array, "H S S"]
+    fu: Float[Array, "H S A"]
+    lx: Float[Array, "H S"]
+    lu: Float[Array, "H A"]
+    lxx: Float[Array, "H S S"]
+    lux: Float[Array, "H A S"]
+    luu: Float[Array, "H A A"]
+
+
+class _Iterate(NamedTuple):
+    xs: Float[Array, "Hp1 S"]  # the nominal trajectory's states
+    us: Float[Array, "H A"]  # its actions
+    ret: Float[Array, ""]  # its return
+    mu: Float[Array, ""]
+
+
+def ilqr_optimize(
+    cfg: ILQR,
+    step: StepFn,
+    state: State,
+    actions: Float[Array, "H A"],
+    key: PRNGKeyArray,
+    action_low: Float[np.ndarray, " A"],
+    action_high: Float[np.ndarray, " A"],
+    terminal_value: TerminalValueFn | None = None,
+) -> ILQRResult:
+    """Run ``cfg.iterations`` iLQR iterations from ``actions`` (clipped to the bounds).
+
+    Works in the dtype of ``actions`` (float64 inside ``jax.enable_x64``). Jittable with
+    ``cfg`` and ``step`` static.
+    """
+    low = jnp.asarray(action_low, actions.dtype)
+    high = jnp.asarray(action_high, actions.dtype)
+    dtype = actions.dtype
+    horizon, action_dim = actions.shape
+    x0, unravel = ravel_pytree(state)
+    x0 = x0.astype(dtype)
+    keys = jax.random.split(key, horizon)
+    discounts = jnp.asarray(cfg.discount, dtype) ** jnp.arange(horizon + 1, dtype=dtype)
+    eye = jnp.eye(action_dim, dtype=dtype)
+
+    def dynamics(x: Array, u: Array, k: PRNGKeyArray) -> tuple[Array, Array]:
+        next_state, reward, _ = step(unravel(x), u, k)  # termination ignored
+        return ravel_pytree(next_state)[0].astype(dtype), jnp.asarray(reward, dtype)
+
+    def terminal_cost(x: Array) -> Array:
+        if terminal_value is None:
+            return jnp.zeros((), dtype)
+        return -discounts[-1] * jnp.asarray(terminal_value(unravel(x)), dtype)
+
+    def forward(xs_bar, us_bar, k_ff, K_fb, alpha):
+        """Roll ``clip(u_bar + alpha k + K (x - x_bar))`` out: ``(xs, us, return)``."""
+
+        def body(x, inputs):
+            x_bar, u_bar, k_t, K_t, key_t, w = inputs
+            u = jnp.clip(u_bar + alpha * k_t + K_t @ (x - x_bar), low, high)
+            x_next, reward = dynamics(x, u, key_t)
+            return x_next, (x, u, w * reward)
+
+        inputs = (xs_bar[:-1], us_bar, k_ff, K_fb, keys, discounts[:-1])
+        x_final, (xs, us, rewards) = jax.lax.scan(body, x0, inputs)
+        ret = rewards.sum() - terminal_cost(x_final)
+        ret = jnp.where(jnp.isfinite(ret), ret, -jnp.inf)
+        return jnp.concatenate([xs, x_final[None]]), us, ret
+
+    def derivatives(xs: Array, us: Array) -> _Derivatives:
+        def one(x, u, k, w):
+            fx, fu = jax.jacfwd(lambda x, u: dynamics(x, u, k)[0], argnums=(0, 1))(x, u)
+
+            def cost(z):
+                return -w * dynamics(z[: x.size], z[x.size :], k)[1]
+
+            z = jnp.concatenate([x, u])
+            g = jax.grad(cost)(z)
+            h = jax.hessian(cost)(z)
+            n = x.size
+            return _Derivatives(fx, fu, g[:n], g[n:], h[:n, :n], h[n:, :n], h[n:, n:])
+
+        return jax.vmap(one)(xs[:-1], us, keys, discounts[:-1])
+
+    def backward(d: _Derivatives, us: Array, x_final: Array, mu: Array):
+        """Gains ``k [H, A]``, ``K [H, A, S]`` and whether every ``Q_uu + mu I`` was PD."""
+        Vx = jax.grad(terminal_cost)(x_final)
+        Vxx = jax.hessian(terminal_cost)(x_final)
+
+        def body(carry, inputs):
+            Vx, Vxx = carry
+            fx, fu, lx, lu, lxx, lux, luu, u_bar = inputs
+            Qx = lx + fx.T @ Vx
+            Qu = lu + fu.T @ Vx
+            Qxx = lxx + fx.T @ Vxx @ fx
+            Qux = lux + fu.T @ Vxx @ fx
+            Quu = luu + fu.T @ Vxx @ fu
+            Quu = (Quu + Quu.T) / 2
+            Quu_reg = Quu + mu * eye
+            # The unconstrained Newton step decides which action entries are clamped.
+            chol = jnp.linalg.cholesky(Quu_reg)
+            k_unc = -jax.scipy.linalg.cho_solve((chol, True), Qu)
+            target = u_bar + k_unc
+            clamped = (target < low) | (target > high)
+            clamped_step = jnp.clip(target, low, high) - u_bar
+            free = ~clamped
+            k_c = jnp.where(clamped, clamped_step, 0.0)
+            both_free = free[:, None] & free[None, :]
+            H_free = jnp.where(both_free, Quu_reg, eye)
+            chol_f = jnp.linalg.cholesky(H_free)
+            rhs = jnp.where(free, Qu + Quu_reg @ k_c, 0.0)
+            k = jnp.where(free, -jax.scipy.linalg.cho_solve((chol_f, True), rhs), k_c)
+            K = -jax.scipy.linalg.cho_solve((chol_f, True), jnp.where(free[:, None], Qux, 0.0))
+            Vx = Qx + K.T @ Quu @ k + K.T @ Qu + Qux.T @ k
+            Vxx = Qxx + K.T @ Quu @ K + K.T @ Qux + Qux.T @ K
+            Vxx = (Vxx + Vxx.T) / 2
+            ok = jnp.all(jnp.isfinite(chol)) & jnp.all(jnp.isfinite(chol_f))
+            return (Vx, Vxx), (k, K, ok)
+
+        inputs = (*d, us)
+        _, (k, K, ok) = jax.lax.scan(body, (Vx, Vxx), inputs, reverse=True)
+        ok = jnp.all(ok) & jnp.all(jnp.isfinite(k)) & jnp.all(jnp.isfinite(K))
+        return k, K, ok
+
+    alphas = 0.5 ** jnp.arange(cfg.line_search_steps, dtype=dtype)
+    mu_min = jnp.asarray(cfg.regularization_min, dtype)
+    mu_max = jnp.asarray(cfg.regularization_max, dtype)
+    factor = jnp.asarray(cfg.regularization_factor, dtype)
+
+    def iteration(it: _Iterate, _: None) -> tuple[_Iterate, Array]:
+        d = derivatives(it.xs, it.us)
+        k, K, ok = backward(d, it.us, it.xs[-1], it.mu)
+        k = jnp.where(ok, k, 0.0)  # a failed backward pass must not produce NaN actions
+        K = jnp.where(ok, K, 0.0)
+        xs, us, rets = jax.vmap(lambda a: forward(it.xs, it.us, k, K, a))(alphas)
+        best = jnp.argmax(rets)
+        accept = ok & (rets[best] > it.ret)
+        mu_down = jnp.where(it.mu / factor < mu_min, 0.0, it.mu / factor)
+        mu_up = jnp.minimum(jnp.maximum(mu_min, it.mu * factor), mu_max)
+        new = _Iterate(
+            xs=jnp.where(accept, xs[best], it.xs),
+            us=jnp.where(accept, us[best], it.us),
+            ret=jnp.where(accept, rets[best], it.ret),
+            mu=jnp.where(accept, mu_down, mu_up),
+        )
+        return new, new.ret
+
+    zeros_k = jnp.zeros((horizon, action_dim), dtype)
+    zeros_K = jnp.zeros((horizon, action_dim, x0.size), dtype)
+    us0 = jnp.clip(actions, low, high)
+    xs_dummy = jnp.zeros((horizon + 1, x0.size), dtype)
+    xs, us, ret = forward(xs_dummy, us0, zeros_k, zeros_K, jnp.zeros((), dtype))
+    init = _Iterate(xs, us, ret, jnp.asarray(cfg.regularization_init, dtype))
+    final, rets = jax.lax.scan(iteration, init, None, length=cfg.iterations)
+    return ILQRResult(final.us, jnp.concatenate([ret[None], rets]), final.mu)
+
+
+def _plan(
+    cfg: ILQR,
+    low: Float[np.ndarray, " A"],
+    high: Float[np.ndarray, " A"],
+    terminal_value: TerminalValueFn | None,
+    pstate: PlannerState,
+    step: StepFn,
+    state: State,
+    key: PRNGKeyArray,
+) -> tuple[Float[Array, " A"], PlannerState, dict[str, Array]]:
+    """One MPC decision: ``(action [A], next pstate, info)``; see :class:`ILQR`."""
+    result = ilqr_optimize(cfg, step, state, pstate.mean, key, low, high, terminal_value)
+    plan = result.actions
+    mid = jnp.asarray((low + high) / 2, plan.dtype)
+    next_pstate = PlannerState(
+        mean=_rollout.shift_plan(plan, mid).astype(pstate.mean.dtype),
+        std=pstate.std,
+        elites=pstate.elites,
+    )
+    info = {
+        "expected_return": result.returns[-1],
+        "initial_return": result.returns[0],
+        "regularization": result.regularization,
+    }
+    return plan[0].astype(pstate.mean.dtype), next_pstate, info

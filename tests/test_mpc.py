@@ -1,0 +1,64 @@
+"""The MPC loop: what it records, termination, and planning with a mismatched model."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mbrlax.agents.mpc import mpc_rollout
+from mbrlax.envs.base import as_step_fn
+from mbrlax.envs.pendulum import Pendulum, PendulumState
+from mbrlax.planners import CEM, RandomShooting
+
+
+def test_records_what_was_done_and_planned():
+    env = Pendulum()
+    planner = CEM(horizon=10, population=64, num_elites=8, iterations=2).build(
+        *env.spec.action_bounds()
+    )
+    start = PendulumState(jnp.array(1.0), jnp.array(0.0))
+    traj = jax.jit(lambda k: mpc_rollout(env, planner, start, k, 12))(jax.random.key(0))
+    assert traj.actions.shape == (12, 1) and traj.plans.shape == (12, 10, 1)
+    assert float(traj.states.theta[0]) == 1.0 and traj.states.theta.shape == (13,)
+    np.testing.assert_array_equal(traj.plans[:, 0], traj.actions)
+    # The realised states are the env's own steps from the recorded actions.
+    state = start
+    for t in range(12):
+        out = env.step(state, traj.actions[t])
+        # Eager vs compiled: equal up to float32 rounding.
+        np.testing.assert_allclose(float(out.reward), float(traj.rewards[t]), rtol=1e-5)
+        state = out.state
+    np.testing.assert_allclose(float(traj.episode_return), float(traj.rewards.sum()), rtol=1e-6)
+    assert bool(traj.alive.all())
+
+
+def test_rewards_after_termination_do_not_count():
+    env = Pendulum()
+
+    class Terminating(Pendulum):
+        """Pendulum that reports termination from its 4th step on."""
+
+        def step(self, state, action):
+            out = Pendulum.step(self, state, action)
+            return out._replace(terminated=out.state.theta_dot > -1e9)  # always True
+
+    term = Terminating()
+    planner = RandomShooting(horizon=5, population=16).build(*env.spec.action_bounds())
+    start = PendulumState(jnp.array(2.0), jnp.array(0.0))
+    traj = mpc_rollout(term, planner, start, jax.random.key(1), 6)
+    assert traj.alive.tolist() == [True, False, False, False, False, False]
+    assert float(traj.episode_return) == float(traj.rewards[0])
+
+
+def test_a_wrong_model_plans_worse_than_the_exact_one():
+    env = Pendulum()
+    wrong = as_step_fn(Pendulum(m=3.0, g=4.0))  # a badly identified pendulum
+    planner = CEM(horizon=20).build(*env.spec.action_bounds())
+    start = PendulumState(jnp.array(jnp.pi), jnp.array(0.0))
+    run = jax.jit(
+        lambda model: mpc_rollout(env, planner, start, jax.random.key(0), 150, model),
+        static_argnums=0,
+    )
+    exact = float(
+        jax.jit(lambda: mpc_rollout(env, planner, start, jax.random.key(0), 150))().episode_return
+    )
+    assert float(run(wrong).episode_return) < exact - 50
