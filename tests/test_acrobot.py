@@ -103,12 +103,12 @@ def _return(env: Acrobot, state: AcrobotState, actions: jax.Array) -> jax.Array:
 
 def test_jit_vmap_grad_of_return():
     env = Acrobot()
-    states, _ = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(2), 4))
-    actions = 0.5 * jax.random.normal(jax.random.PRNGKey(5), (4, 15, 1))
+    states, _ = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(2), 2))
+    actions = 0.5 * jax.random.normal(jax.random.PRNGKey(5), (2, 10, 1))
     ret, grads = jax.jit(jax.vmap(jax.value_and_grad(lambda s, a: _return(env, s, a), 1)))(
         states, actions
     )
-    assert ret.shape == (4,) and grads.shape == (4, 15, 1)
+    assert ret.shape == (2,) and grads.shape == (2, 10, 1)
     assert np.all(np.isfinite(ret)) and np.all(np.isfinite(grads))
     assert np.abs(grads).max() > 0
 

@@ -13,6 +13,7 @@ from mbrlax.planners import (
     CEM,
     ICEM,
     MPPI,
+    GradientShooting,
     RandomShooting,
     colored_noise,
     path_integral_weights,
@@ -400,8 +401,13 @@ def _pendulum_episode(config, key, steps=200):
 
 @pytest.mark.parametrize(
     "config",
-    [CEM(horizon=20), MPPI(horizon=20, noise_std=1.0), ICEM(horizon=15)],
-    ids=["cem", "mppi", "icem"],
+    [
+        CEM(horizon=20),
+        MPPI(horizon=20, noise_std=1.0),
+        ICEM(horizon=15),
+        GradientShooting(horizon=20),
+    ],
+    ids=["cem", "mppi", "icem", "gradient_shooting"],
 )
 def test_swings_pendulum_up_from_hanging_down(config):
     # A random policy scores about -1200 and never gets the pendulum up.

@@ -90,8 +90,7 @@ class ILQR:
             )
         if not (0.0 < self.regularization_min < math.inf):
             raise ValueError(
-                f"ILQR.regularization_min must be finite and > 0, got "
-                f"{self.regularization_min!r}."
+                f"ILQR.regularization_min must be finite and > 0, got {self.regularization_min!r}."
             )
         if not (self.regularization_max >= self.regularization_min):
             raise ValueError(

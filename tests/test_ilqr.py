@@ -1,0 +1,185 @@
+"""ILQR against oracles: exact LQR in one iteration, monotone returns, bounds, swing-up."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mbrlax.envs import make_jax_env
+from mbrlax.envs.base import as_step_fn
+from mbrlax.envs.pendulum import PendulumState
+from mbrlax.envs.point_mass import PointMass, PointMassState
+from mbrlax.planners.ilqr import ILQR, ilqr_optimize
+from mbrlax.planners.lqr import finite_horizon_lqr
+
+X0 = np.array([0.7, -0.4, 0.2, 0.1])
+
+
+def _lqr_closed_loop(env, x0, horizon):
+    """LQR's actions ``[H, A]`` rolled out on the linear model, and its optimal return."""
+    A, B, Q, R = env.linear_quadratic()
+    K, P = finite_horizon_lqr(A, B, Q, R, horizon)
+    x, actions = jnp.asarray(x0), []
+    for t in range(horizon):
+        u = -K[t] @ x
+        actions.append(u)
+        x = A @ x + B @ u
+    return jnp.stack(actions), -(x0 @ P[0] @ x0)
+
+
+def _point_mass_state(x0):
+    return PointMassState(jnp.asarray(x0[:2]), jnp.asarray(x0[2:]))
+
+
+def _pendulum():
+    env = make_jax_env("mbrlax/Pendulum-v0")
+    # float32, not weakly typed: the states env.step returns are not, so no retrace.
+    start = PendulumState(jnp.array(np.pi, jnp.float32), jnp.array(0.0, jnp.float32))
+    return env, as_step_fn(env), start
+
+
+def test_converges_to_lqr_in_one_iteration_on_a_linear_quadratic_problem():
+    horizon = 20
+    with jax.enable_x64(True):
+        env = PointMass(max_force=100.0)  # the bounds never bind
+        expected, optimal_return = _lqr_closed_loop(env, X0, horizon)
+        assert np.abs(expected).max() < 50
+        cfg = ILQR(horizon=horizon, iterations=1)
+        result = jax.jit(
+            lambda state: ilqr_optimize(
+                cfg,
+                as_step_fn(env),
+                state,
+                jnp.zeros((horizon, 2)),
+                jax.random.key(0),
+                np.full(2, -100.0),
+                np.full(2, 100.0),
+            )
+        )(_point_mass_state(X0))
+        assert result.actions.dtype == jnp.float64
+        np.testing.assert_allclose(result.actions, expected, atol=1e-4)
+        np.testing.assert_allclose(result.returns[-1], optimal_return, rtol=1e-8)
+        assert result.returns[0] < result.returns[-1]
+
+
+def test_each_iteration_does_not_decrease_the_return():
+    env, step, start = _pendulum()
+    low, high = env.spec.action_bounds()
+    cfg = ILQR(horizon=30, iterations=15)
+    result = jax.jit(
+        lambda: ilqr_optimize(cfg, step, start, jnp.zeros((30, 1)), jax.random.key(0), low, high)
+    )()
+    returns = np.asarray(result.returns)
+    assert np.all(np.isfinite(returns))
+    assert np.all(np.diff(returns) >= 0), returns
+    assert returns[-1] > returns[0] + 10  # a real improvement on a nonlinear problem
+    assert np.all(result.actions >= low) and np.all(result.actions <= high)
+
+
+def test_respects_binding_bounds():
+    horizon = 20
+    low, high = np.array([-0.3, -0.1]), np.array([0.2, 0.1])
+    with jax.enable_x64(True):
+        env = PointMass(max_force=1.0)
+        step = as_step_fn(env)
+        state = _point_mass_state(X0 * 2)
+        lqr_actions, _ = _lqr_closed_loop(env, X0 * 2, horizon)
+        assert np.any(lqr_actions < low) or np.any(lqr_actions > high)  # the bounds bind
+        result = jax.jit(
+            lambda state: ilqr_optimize(
+                ILQR(horizon=horizon, iterations=10),
+                step,
+                state,
+                jnp.zeros((horizon, 2)),
+                jax.random.key(0),
+                low,
+                high,
+            )
+        )(state)
+        actions = np.asarray(result.actions)
+        assert np.all(actions >= low) and np.all(actions <= high)
+        assert np.any(np.isclose(actions, low) | np.isclose(actions, high))
+        # At least as good as the feasible clipped-LQR policy.
+        A, B, Q, R = env.linear_quadratic()
+        K, _ = finite_horizon_lqr(A, B, Q, R, horizon)
+        x, clipped_return = jnp.asarray(X0 * 2), 0.0
+        for t in range(horizon):
+            u = jnp.clip(-K[t] @ x, low, high)
+            clipped_return -= x @ Q @ x + u @ R @ u
+            x = A @ x + B @ u
+        assert result.returns[-1] >= clipped_return - 1e-9
+        assert np.all(np.diff(np.asarray(result.returns)) >= 0)
+
+    planner = ILQR(horizon=horizon, iterations=3).build(low, high)
+    plan = jax.jit(lambda pstate, state, key: planner.plan(pstate, step, state, key))
+    action, pstate, _ = plan(planner.init(), _point_mass_state(X0 * 2), jax.random.key(1))
+    assert action.dtype == jnp.float32
+    assert np.all(action >= low) and np.all(action <= high)
+    assert np.all(pstate.mean >= low) and np.all(pstate.mean <= high)
+
+
+def test_swings_pendulum_up_from_hanging_down():
+    env, step, start = _pendulum()
+    planner = ILQR(horizon=20, iterations=5).build(*env.spec.action_bounds())
+
+    def body(carry, k):
+        state, pstate = carry
+        action, pstate, _ = planner.plan(pstate, step, state, k)
+        out = env.step(state, action)
+        return (out.state, pstate), (out.reward, out.state.theta)
+
+    keys = jax.random.split(jax.random.key(0), 200)
+    _, (rewards, theta) = jax.jit(lambda: jax.lax.scan(body, (start, planner.init()), keys))()
+    theta = np.asarray(theta)
+    upright = np.abs((theta + np.pi) % (2 * np.pi) - np.pi) < 0.3
+    assert upright[:100].any(), "never upright within the first 100 steps"
+    assert upright[-50:].all(), "did not stay upright"
+    # Zero torque leaves it hanging: about -200 pi^2 = -1974.
+    assert float(rewards.sum()) > -400
+
+
+def test_compiles_once_and_reports_info():
+    env, step, start = _pendulum()
+    planner = ILQR(horizon=5, iterations=2).build(*env.spec.action_bounds())
+    traces = 0
+
+    def plan(pstate, state, key):
+        nonlocal traces
+        traces += 1
+        return planner.plan(pstate, step, state, key)
+
+    plan = jax.jit(plan)
+    pstate, state = planner.init(), start
+    for key in jax.random.split(jax.random.key(0), 3):
+        action, pstate, info = plan(pstate, state, key)
+        assert action.shape == (1,) and action.dtype == jnp.float32
+        assert set(info) == {"expected_return", "initial_return", "regularization"}
+        assert all(v.shape == () for v in info.values())
+        assert info["expected_return"] >= info["initial_return"]
+        state = env.step(state, action).state
+    assert traces == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"horizon": 0}, "horizon"),
+        ({"discount": 0.0}, "discount"),
+        ({"iterations": 0}, "iterations"),
+        ({"line_search_steps": 0}, "line_search_steps"),
+        ({"regularization_init": -1.0}, "regularization_init"),
+        ({"regularization_min": 0.0}, "regularization_min"),
+        ({"regularization_max": 1e-9}, "regularization_max"),
+        ({"regularization_factor": 1.0}, "regularization_factor"),
+    ],
+)
+def test_bad_config_says_which_field(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ILQR(**kwargs)
+
+
+def test_bad_bounds_raise():
+    with pytest.raises(ValueError, match="action_low < action_high"):
+        ILQR().build(np.array([1.0]), np.array([-1.0]))
