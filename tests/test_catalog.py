@@ -17,11 +17,12 @@ from mbrlax.checkpoint import CheckpointError, CheckpointManager
 from mbrlax.cli import main
 from mbrlax.data.buffer import ReplayBuffer, Transition
 from mbrlax.envs import EnvError, TaskFunctions, make_env, make_jax_env
+from mbrlax.envs.point_mass import PointMass
 from mbrlax.experiment import PETSExperiment, evaluate, resume, run
 from mbrlax.logger import RunDirError
 from mbrlax.models.ensemble import EnsembleConfig
 from mbrlax.models.propagation import particle_dynamics
-from mbrlax.planners import CEM, MPPI, RandomShooting
+from mbrlax.planners import CEM, LQR, MPPI, GradientShooting, RandomShooting
 from mbrlax.runner import RunnerConfig, TrainingError, train
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "bad_inputs.md"
@@ -311,6 +312,25 @@ def _(tmp_path, capsys, finished_run):
     bad = Transition(np.zeros(4), np.zeros(1), np.float32(0), np.zeros(3), np.bool_(False))
     with pytest.raises(ValueError, match="shape"):
         buffer.add(bad)
+
+
+@case("gradient-shooting-unknown-bounds-mode")
+def _(tmp_path, capsys, finished_run):
+    with pytest.raises(ValueError, match="bounds must be 'squash' or 'project', got 'clip'"):
+        GradientShooting(bounds="clip")
+
+
+@case("lqr-mismatched-matrices")
+def _(tmp_path, capsys, finished_run):
+    with pytest.raises(ValueError, match=r"B must have shape \[S, A\] = \[4, A\]"):
+        LQR.from_matrices(np.eye(4), np.ones((3, 2)), np.eye(4), np.eye(2), horizon=10)
+
+
+@case("lqr-with-terminal-value")
+def _(tmp_path, capsys, finished_run):
+    lqr = LQR.from_matrices(*PointMass().linear_quadratic(), horizon=10)
+    with pytest.raises(ValueError, match="give a quadratic terminal cost"):
+        lqr.build(-np.ones(2), np.ones(2), terminal_value=lambda s: 0.0)
 
 
 # ---------------------------------------------------------------- command line

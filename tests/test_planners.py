@@ -12,6 +12,7 @@ import pytest
 from mbrlax.planners import (
     CEM,
     ICEM,
+    ILQR,
     MPPI,
     GradientShooting,
     RandomShooting,
@@ -406,8 +407,9 @@ def _pendulum_episode(config, key, steps=200):
         MPPI(horizon=20, noise_std=1.0),
         ICEM(horizon=15),
         GradientShooting(horizon=20),
+        ILQR(horizon=20, iterations=5),
     ],
-    ids=["cem", "mppi", "icem", "gradient_shooting"],
+    ids=["cem", "mppi", "icem", "gradient_shooting", "ilqr"],
 )
 def test_swings_pendulum_up_from_hanging_down(config):
     # A random policy scores about -1200 and never gets the pendulum up.

@@ -78,6 +78,7 @@ CASES = [
     ("mbrlax/Pendulum-v0", 200, 1.5, None),
     ("mbrlax/CartpoleSwingup-v0", 200, 1.5, None),
     ("mbrlax/PointMass-v0", 100, 1.5, None),
+    ("mbrlax/AcrobotSwingup-v0", 200, 1.5, None),
     ("mbrlax/BicycleTrack-v0", 300, 1.5, None),
     ("MountainCarContinuous-v0", 200, 1.0, None),
     ("MountainCarContinuous-v0", 200, 1.5, _mountain_car_near_goal),

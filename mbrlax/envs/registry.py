@@ -6,6 +6,7 @@ import difflib
 from collections.abc import Callable
 from typing import Any
 
+from mbrlax.envs.acrobot import Acrobot
 from mbrlax.envs.base import EnvError, JaxEnv
 from mbrlax.envs.bicycle import Bicycle
 from mbrlax.envs.cartpole_swingup import CartpoleSwingup
@@ -17,6 +18,7 @@ JAX_ENVS: dict[str, Callable[..., JaxEnv]] = {
     "mbrlax/CartpoleSwingup-v0": CartpoleSwingup,
     "mbrlax/BicycleTrack-v0": Bicycle,
     "mbrlax/PointMass-v0": PointMass,
+    "mbrlax/AcrobotSwingup-v0": Acrobot,
 }
 """Constructor of each JAX-native env by id; keyword arguments set its physical constants."""
 

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
+from mbrlax.envs.acrobot import reward_fn as acrobot_reward
 from mbrlax.envs.base import EnvError
 from mbrlax.envs.bicycle import reward_fn as bicycle_reward
 from mbrlax.envs.cartpole_swingup import POLE_LENGTH, swingup_reward
@@ -187,6 +188,9 @@ _TASKS: dict[str, TaskFunctions] = {
     ),
     "mbrlax/PointMass-v0": TaskFunctions(
         point_mass_reward, never_terminates, True, "exact for the default weights and force limit"
+    ),
+    "mbrlax/AcrobotSwingup-v0": TaskFunctions(
+        acrobot_reward, never_terminates, True, "exact for the default torque limit"
     ),
     "mbrlax/BicycleTrack-v0": TaskFunctions(
         bicycle_reward, never_terminates, True, "exact for the default track and costs"

@@ -19,6 +19,7 @@ from mbrlax.planners.base import Planner, PlannerState, StepFn, TerminalValueFn
 from mbrlax.planners.cem import CEM
 from mbrlax.planners.gradient_shooting import GradientShooting
 from mbrlax.planners.icem import ICEM, colored_noise
+from mbrlax.planners.ilqr import ILQR, ilqr_optimize
 from mbrlax.planners.lqr import LQR, finite_horizon_lqr
 from mbrlax.planners.mppi import MPPI, path_integral_weights
 from mbrlax.planners.random_shooting import RandomShooting
@@ -26,6 +27,7 @@ from mbrlax.planners.random_shooting import RandomShooting
 __all__ = [
     "CEM",
     "ICEM",
+    "ILQR",
     "LQR",
     "GradientShooting",
     "MPPI",
@@ -37,6 +39,7 @@ __all__ = [
     "colored_noise",
     "differentiable_return",
     "finite_horizon_lqr",
+    "ilqr_optimize",
     "path_integral_weights",
     "sequence_return",
     "sequence_returns",
