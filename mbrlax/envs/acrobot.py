@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray, UInt8
 
-from mbrlax.envs.base import EnvStep, JaxEnv
+from mbrlax.envs.base import EnvStep, JaxEnv, rk4_step
 from mbrlax.envs.jax_gym import Canvas
 from mbrlax.envs.spec import EnvSpec
 
@@ -136,23 +136,7 @@ class Acrobot(JaxEnv):
 
     def integrate(self, state: AcrobotState, torque: Float[Array, ""]) -> AcrobotState:
         """One RK4 step of ``dt`` with the torque held; no wrapping or clipping."""
-        h = self.dt
-
-        def shifted(k: AcrobotState, scale: float) -> AcrobotState:
-            return jax.tree.map(lambda s, d: s + scale * d, state, k)
-
-        k1 = self.derivative(state, torque)
-        k2 = self.derivative(shifted(k1, h / 2), torque)
-        k3 = self.derivative(shifted(k2, h / 2), torque)
-        k4 = self.derivative(shifted(k3, h), torque)
-        return jax.tree.map(
-            lambda s, d1, d2, d3, d4: s + h / 6 * (d1 + 2 * d2 + 2 * d3 + d4),
-            state,
-            k1,
-            k2,
-            k3,
-            k4,
-        )
+        return rk4_step(lambda s: self.derivative(s, torque), state, self.dt)
 
     def step(self, state: AcrobotState, action: Float[Array, " 1"]) -> EnvStep:
         """Clip the torque, integrate ``dt``, wrap the angles and clip the speeds (as

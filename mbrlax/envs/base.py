@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import equinox as eqx
+import jax
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from mbrlax.envs.spec import EnvSpec
@@ -55,6 +56,22 @@ EnvStepFn = Callable[
     [EnvState, Float[Array, " action_dim"], PRNGKeyArray],
     tuple[EnvState, Float[Array, ""], Bool[Array, ""]],
 ]
+
+
+def rk4_step(derivative: Callable[[Any], Any], state: Any, h: float) -> Any:
+    """One classic Runge-Kutta 4 step of ``h`` for ``d state / dt = derivative(state)``,
+    ``state`` any pytree of arrays (the derivative returns the same structure)."""
+
+    def shifted(k: Any, scale: float) -> Any:
+        return jax.tree.map(lambda s, d: s + scale * d, state, k)
+
+    k1 = derivative(state)
+    k2 = derivative(shifted(k1, h / 2))
+    k3 = derivative(shifted(k2, h / 2))
+    k4 = derivative(shifted(k3, h))
+    return jax.tree.map(
+        lambda s, d1, d2, d3, d4: s + h / 6 * (d1 + 2 * d2 + 2 * d3 + d4), state, k1, k2, k3, k4
+    )
 
 
 def as_step_fn(env: JaxEnv) -> EnvStepFn:

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray, UInt8
 
-from mbrlax.envs.base import EnvStep, JaxEnv
+from mbrlax.envs.base import EnvStep, JaxEnv, rk4_step
 from mbrlax.envs.jax_gym import Canvas
 from mbrlax.envs.spec import EnvSpec
 
@@ -124,21 +124,7 @@ class CartpoleSwingup(JaxEnv):
         return CartpoleState(state.x_dot, state.theta_dot, x_acc, th_acc)
 
     def _rk4(self, state: CartpoleState, force: Float[Array, ""], h: float) -> CartpoleState:
-        def shifted(k: CartpoleState, scale: float) -> CartpoleState:
-            return jax.tree.map(lambda s, d: s + scale * d, state, k)
-
-        k1 = self._derivative(state, force)
-        k2 = self._derivative(shifted(k1, h / 2), force)
-        k3 = self._derivative(shifted(k2, h / 2), force)
-        k4 = self._derivative(shifted(k3, h), force)
-        return jax.tree.map(
-            lambda s, d1, d2, d3, d4: s + h / 6 * (d1 + 2 * d2 + 2 * d3 + d4),
-            state,
-            k1,
-            k2,
-            k3,
-            k4,
-        )
+        return rk4_step(lambda s: self._derivative(s, force), state, h)
 
     def step(self, state: CartpoleState, action: Float[Array, " 1"]) -> EnvStep:
         """Hold the force for ``dt`` (zero-order hold), integrate, score the new state."""
