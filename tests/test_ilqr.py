@@ -1,4 +1,5 @@
-"""ILQR against oracles: exact LQR in one iteration, monotone returns, bounds, swing-up."""
+"""ILQR and DDP against oracles: exact LQR in one iteration, DDP = iLQR at convergence,
+monotone returns, bounds."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from mbrlax.envs import make_jax_env
 from mbrlax.envs.base import as_step_fn
 from mbrlax.envs.pendulum import PendulumState
 from mbrlax.envs.point_mass import PointMass, PointMassState
-from mbrlax.planners.ilqr import ILQR, ilqr_optimize
+from mbrlax.planners.ilqr import DDP, ILQR, ilqr_optimize
 from mbrlax.planners.lqr import finite_horizon_lqr
 
 X0 = np.array([0.7, -0.4, 0.2, 0.1])
@@ -62,6 +63,44 @@ def test_converges_to_lqr_in_one_iteration_on_a_linear_quadratic_problem():
         np.testing.assert_allclose(result.actions, expected, atol=1e-4)
         np.testing.assert_allclose(result.returns[-1], optimal_return, rtol=1e-8)
         assert result.returns[0] < result.returns[-1]
+
+
+def _solve(cfg, step, state, low, high):
+    h = cfg.horizon
+    zeros = jnp.zeros((h, low.size), state[0].dtype)
+    return jax.jit(
+        lambda s: ilqr_optimize(cfg, step, s, zeros, jax.random.key(0), low, high)
+    )(state)
+
+
+def test_ddp_and_ilqr_agree_at_convergence_on_the_pendulum():
+    env, step, _ = _pendulum()
+    low, high = env.spec.action_bounds()
+    with jax.enable_x64(True):
+        start = PendulumState(jnp.array(2.5), jnp.array(0.0))
+        ilqr = _solve(ILQR(horizon=30, iterations=60), step, start, low, high)
+        ddp = _solve(DDP(horizon=30, iterations=60), step, start, low, high)
+        # Both have stopped moving ...
+        assert float(ilqr.returns[-1] - ilqr.returns[-10]) == 0.0
+        assert float(ddp.returns[-1] - ddp.returns[-10]) == 0.0
+        # ... at the same local optimum (the bounds bind on some steps, not on others).
+        np.testing.assert_allclose(ddp.returns[-1], ilqr.returns[-1], rtol=1e-10)
+        np.testing.assert_allclose(ddp.actions, ilqr.actions, atol=1e-6)
+        free = np.abs(np.asarray(ilqr.actions)) < 2.0 - 1e-6
+        assert 0 < free.sum() < free.size
+        # The tensor terms are not zero on this problem: the first iterations differ.
+        assert abs(float(ddp.returns[1] - ilqr.returns[1])) > 1e-3
+
+
+def test_ddp_is_ilqr_on_a_linear_model():
+    with jax.enable_x64(True):
+        env = PointMass(max_force=100.0)
+        low, high = np.full(2, -100.0), np.full(2, 100.0)
+        state = _point_mass_state(X0)
+        ilqr = _solve(ILQR(horizon=15, iterations=2), as_step_fn(env), state, low, high)
+        ddp = _solve(DDP(horizon=15, iterations=2), as_step_fn(env), state, low, high)
+        np.testing.assert_allclose(ddp.actions, ilqr.actions, atol=1e-10)
+        np.testing.assert_allclose(ddp.returns, ilqr.returns, rtol=1e-12)
 
 
 def test_each_iteration_does_not_decrease_the_return():
@@ -123,9 +162,10 @@ def test_respects_binding_bounds():
 # Closed-loop swing-up: with the other planners in test_planners.py.
 
 
-def test_compiles_once_and_reports_info():
+@pytest.mark.parametrize("config", [ILQR, DDP])
+def test_compiles_once_and_reports_info(config):
     env, step, start = _pendulum()
-    planner = ILQR(horizon=5, iterations=2).build(*env.spec.action_bounds())
+    planner = config(horizon=5, iterations=2).build(*env.spec.action_bounds())
     traces = 0
 
     def plan(pstate, state, key):
@@ -158,9 +198,10 @@ def test_compiles_once_and_reports_info():
         ({"regularization_factor": 1.0}, "regularization_factor"),
     ],
 )
-def test_bad_config_says_which_field(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        ILQR(**kwargs)
+@pytest.mark.parametrize("config", [ILQR, DDP])
+def test_bad_config_says_which_field(config, kwargs, match):
+    with pytest.raises(ValueError, match=rf"{config.__name__}\.{match}"):
+        config(**kwargs)
 
 
 def test_bad_bounds_raise():

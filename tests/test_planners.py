@@ -11,6 +11,7 @@ import pytest
 
 from mbrlax.planners import (
     CEM,
+    DDP,
     ICEM,
     ILQR,
     MPPI,
@@ -408,8 +409,9 @@ def _pendulum_episode(config, key, steps=200):
         ICEM(horizon=15),
         GradientShooting(horizon=20),
         ILQR(horizon=20, iterations=5),
+        DDP(horizon=20, iterations=5, regularization_init=1.0),
     ],
-    ids=["cem", "mppi", "icem", "gradient_shooting", "ilqr"],
+    ids=["cem", "mppi", "icem", "gradient_shooting", "ilqr", "ddp"],
 )
 def test_swings_pendulum_up_from_hanging_down(config):
     # A random policy scores about -1200 and never gets the pendulum up.

@@ -19,13 +19,14 @@ from mbrlax.planners.base import Planner, PlannerState, StepFn, TerminalValueFn
 from mbrlax.planners.cem import CEM
 from mbrlax.planners.gradient_shooting import GradientShooting
 from mbrlax.planners.icem import ICEM, colored_noise
-from mbrlax.planners.ilqr import ILQR, ilqr_optimize
+from mbrlax.planners.ilqr import DDP, ILQR, ilqr_optimize
 from mbrlax.planners.lqr import LQR, finite_horizon_lqr
 from mbrlax.planners.mppi import MPPI, path_integral_weights
 from mbrlax.planners.random_shooting import RandomShooting
 
 __all__ = [
     "CEM",
+    "DDP",
     "ICEM",
     "ILQR",
     "LQR",

@@ -1,7 +1,8 @@
-"""`ILQR`: iterative LQR (Gauss-Newton DDP) on a differentiable, deterministic ``step``.
+"""`ILQR` (Gauss-Newton) and `DDP` (full second order) on a differentiable, deterministic ``step``.
 
-Li & Todorov 2004, "Iterative linear quadratic regulator design for nonlinear biological
-movement systems"; regularisation and line search as in Tassa, Erez & Todorov 2012,
+DDP: Jacobson & Mayne 1970, "Differential Dynamic Programming"; iLQR: Li & Todorov 2004,
+"Iterative linear quadratic regulator design for nonlinear biological movement systems";
+regularisation and line search as in Tassa, Erez & Todorov 2012,
 "Synthesis and stabilization of complex behaviors through online trajectory optimization";
 box controls in the spirit of Tassa, Mansard & Todorov 2014, "Control-limited differential
 dynamic programming" (a lighter version, see :class:`ILQR`).
@@ -10,14 +11,18 @@ The cost is minus the reward (rewards are maximised): ``c_t(x, u) = -gamma^t r(x
 ``c_H(x) = -gamma^H V(x)`` for an optional terminal value ``V``. Each iteration linearises
 the dynamics (``jax.jacfwd``) and quadratises the cost (``jax.hessian``) along the current
 trajectory, solves the resulting time-varying LQR backwards, and rolls the new feedback
-policy out through the true ``step`` for several step sizes at once.
+policy out through the true ``step`` for several step sizes at once. :class:`DDP` adds the
+second derivatives of the dynamics contracted with the value gradient (the tensor terms
+``V_x . f_xx``, ``V_x . f_ux``, ``V_x . f_uu``) to the quadratic model of ``Q``: Newton's
+method in the actions rather than Gauss-Newton's, quadratic rather than linear convergence
+near an optimum, at the price of a Hessian of the dynamics per step and per iteration.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -79,27 +84,32 @@ class ILQR:
     regularization_max: float = 1e10
     regularization_factor: float = 10.0
 
+    # DDP's tensor terms in the backward pass; False is iLQR (see :class:`DDP`).
+    second_order: ClassVar[bool] = False
+
     def __post_init__(self) -> None:
-        _rollout.check_common("ILQR", self.horizon, self.discount)
-        _rollout.check_positive_int("ILQR", "iterations", self.iterations)
-        _rollout.check_positive_int("ILQR", "line_search_steps", self.line_search_steps)
+        name = type(self).__name__
+        _rollout.check_common(name, self.horizon, self.discount)
+        _rollout.check_positive_int(name, "iterations", self.iterations)
+        _rollout.check_positive_int(name, "line_search_steps", self.line_search_steps)
         if not (0.0 <= self.regularization_init < math.inf):
             raise ValueError(
-                f"ILQR.regularization_init must be finite and >= 0, got "
+                f"{name}.regularization_init must be finite and >= 0, got "
                 f"{self.regularization_init!r}."
             )
         if not (0.0 < self.regularization_min < math.inf):
             raise ValueError(
-                f"ILQR.regularization_min must be finite and > 0, got {self.regularization_min!r}."
+                f"{name}.regularization_min must be finite and > 0, got "
+                f"{self.regularization_min!r}."
             )
         if not (self.regularization_max >= self.regularization_min):
             raise ValueError(
-                f"ILQR.regularization_max must be >= regularization_min "
+                f"{name}.regularization_max must be >= regularization_min "
                 f"({self.regularization_min!r}), got {self.regularization_max!r}."
             )
         if not (1.0 < self.regularization_factor < math.inf):
             raise ValueError(
-                f"ILQR.regularization_factor must be finite and > 1, got "
+                f"{name}.regularization_factor must be finite and > 1, got "
                 f"{self.regularization_factor!r}."
             )
 
@@ -117,6 +127,26 @@ class ILQR:
         return _rollout.build_planner(
             _plan, self, self.horizon, action_low, action_high, terminal_value, spread=1.0
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class DDP(ILQR):
+    """Receding-horizon differential dynamic programming: :class:`ILQR` plus the tensor terms.
+
+    Everything (fields, warm start, regularisation, clamped box controls, parallel line
+    search, the monotone return) is as in :class:`ILQR`; the backward pass adds, at every
+    step, the Hessian of ``V_x' . f(x, u)`` with respect to ``(x, u)`` (``V_x'`` the gradient of
+    the next step's cost-to-go) to ``Q_xx``, ``Q_ux`` and ``Q_uu``. That is the exact second
+    order expansion of the Bellman backup, so near an optimum DDP converges quadratically
+    where iLQR converges linearly, and both stop at the same local optima (the first order
+    conditions do not involve the dropped terms). The extra terms can make ``Q_uu``
+    indefinite far from an optimum; the Levenberg-Marquardt ``mu`` then grows until it is
+    positive definite, so start from ``regularization_init > 0`` on strongly nonlinear
+    problems. Each iteration costs one dynamics Hessian per step on top of iLQR's Jacobians:
+    on a linear model the terms vanish and DDP is iLQR exactly.
+    """
+
+    second_order: ClassVar[bool] = True
 
 
 class ILQRResult(NamedTuple):
@@ -154,7 +184,8 @@ def ilqr_optimize(
     action_high: Float[np.ndarray, " A"],
     terminal_value: TerminalValueFn | None = None,
 ) -> ILQRResult:
-    """Run ``cfg.iterations`` iLQR iterations from ``actions`` (clipped to the bounds).
+    """Run ``cfg.iterations`` iLQR (or, for a :class:`DDP` config, DDP) iterations from
+    ``actions`` (clipped to the bounds).
 
     Works in the dtype of ``actions`` (float64 inside ``jax.enable_x64``). Jittable with
     ``cfg`` and ``step`` static.
@@ -208,19 +239,31 @@ def ilqr_optimize(
 
         return jax.vmap(one)(xs[:-1], us, keys, discounts[:-1])
 
-    def backward(d: _Derivatives, us: Array, x_final: Array, mu: Array):
+    def backward(d: _Derivatives, xs: Array, us: Array, mu: Array):
         """Gains ``k [H, A]``, ``K [H, A, S]`` and whether every ``Q_uu + mu I`` was PD."""
-        Vx = jax.grad(terminal_cost)(x_final)
-        Vxx = jax.hessian(terminal_cost)(x_final)
+        Vx = jax.grad(terminal_cost)(xs[-1])
+        Vxx = jax.hessian(terminal_cost)(xs[-1])
 
         def body(carry, inputs):
             Vx, Vxx = carry
-            fx, fu, lx, lu, lxx, lux, luu, u_bar = inputs
+            fx, fu, lx, lu, lxx, lux, luu, x_bar, u_bar, key_t = inputs
             Qx = lx + fx.T @ Vx
             Qu = lu + fu.T @ Vx
             Qxx = lxx + fx.T @ Vxx @ fx
             Qux = lux + fu.T @ Vxx @ fx
             Quu = luu + fu.T @ Vxx @ fu
+            if cfg.second_order:
+                # DDP: the curvature of the dynamics along the value gradient, V_x . f_zz.
+                n = x_bar.size
+
+                def along_value_gradient(z):
+                    return Vx @ dynamics(z[:n], z[n:], key_t)[0]
+
+                h = jax.hessian(along_value_gradient)(jnp.concatenate([x_bar, u_bar]))
+                Qxx = Qxx + h[:n, :n]
+                Qux = Qux + h[n:, :n]
+                Quu = Quu + h[n:, n:]
+            Qxx = (Qxx + Qxx.T) / 2
             Quu = (Quu + Quu.T) / 2
             Quu_reg = Quu + mu * eye
             # The unconstrained Newton step decides which action entries are clamped.
@@ -243,7 +286,7 @@ def ilqr_optimize(
             ok = jnp.all(jnp.isfinite(chol)) & jnp.all(jnp.isfinite(chol_f))
             return (Vx, Vxx), (k, K, ok)
 
-        inputs = (*d, us)
+        inputs = (*d, xs[:-1], us, keys)
         _, (k, K, ok) = jax.lax.scan(body, (Vx, Vxx), inputs, reverse=True)
         ok = jnp.all(ok) & jnp.all(jnp.isfinite(k)) & jnp.all(jnp.isfinite(K))
         return k, K, ok
@@ -255,7 +298,7 @@ def ilqr_optimize(
 
     def iteration(it: _Iterate, _: None) -> tuple[_Iterate, Array]:
         d = derivatives(it.xs, it.us)
-        k, K, ok = backward(d, it.us, it.xs[-1], it.mu)
+        k, K, ok = backward(d, it.xs, it.us, it.mu)
         k = jnp.where(ok, k, 0.0)  # a failed backward pass must not produce NaN actions
         K = jnp.where(ok, K, 0.0)
         xs, us, rets = jax.vmap(lambda a: forward(it.xs, it.us, k, K, a))(alphas)
@@ -291,7 +334,7 @@ def _plan(
     state: State,
     key: PRNGKeyArray,
 ) -> tuple[Float[Array, " A"], PlannerState, dict[str, Array]]:
-    """One MPC decision: ``(action [A], next pstate, info)``; see :class:`ILQR`."""
+    """One MPC decision: ``(action [A], next pstate, info)``; see :class:`ILQR` / :class:`DDP`."""
     result = ilqr_optimize(cfg, step, state, pstate.mean, key, low, high, terminal_value)
     plan = result.actions
     mid = jnp.asarray((low + high) / 2, plan.dtype)
