@@ -68,9 +68,9 @@ def test_converges_to_lqr_in_one_iteration_on_a_linear_quadratic_problem():
 def _solve(cfg, step, state, low, high):
     h = cfg.horizon
     zeros = jnp.zeros((h, low.size), state[0].dtype)
-    return jax.jit(
-        lambda s: ilqr_optimize(cfg, step, s, zeros, jax.random.key(0), low, high)
-    )(state)
+    return jax.jit(lambda s: ilqr_optimize(cfg, step, s, zeros, jax.random.key(0), low, high))(
+        state
+    )
 
 
 def test_ddp_and_ilqr_agree_at_convergence_on_the_pendulum():
@@ -207,3 +207,26 @@ def test_bad_config_says_which_field(config, kwargs, match):
 def test_bad_bounds_raise():
     with pytest.raises(ValueError, match="action_low < action_high"):
         ILQR().build(np.array([1.0]), np.array([-1.0]))
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3, 5, 9])  # 9: past the unrolled size, LAPACK
+def test_small_cholesky_and_solve_match_numpy(dim):
+    from mbrlax.planners.ilqr import _cho_solve, _cholesky
+
+    rng = np.random.default_rng(dim)
+    a = rng.normal(size=(dim, dim))
+    m = a @ a.T + 0.1 * np.eye(dim)
+    b = rng.normal(size=(dim,))
+    B = rng.normal(size=(dim, 4))
+    with jax.enable_x64(True):
+        chol = np.asarray(jax.jit(_cholesky)(jnp.asarray(m)))
+        np.testing.assert_allclose(chol, np.linalg.cholesky(m), atol=1e-10)
+        np.testing.assert_allclose(
+            _cho_solve(jnp.asarray(chol), b), np.linalg.solve(m, b), atol=1e-8
+        )
+        np.testing.assert_allclose(
+            _cho_solve(jnp.asarray(chol), B), np.linalg.solve(m, B), atol=1e-8
+        )
+        # Not positive definite: NaN somewhere, which the backward pass rejects.
+        indefinite = m - 2 * np.linalg.eigvalsh(m).max() * np.eye(dim)
+        assert not np.all(np.isfinite(np.asarray(_cholesky(jnp.asarray(indefinite)))))

@@ -267,8 +267,8 @@ def ilqr_optimize(
             Quu = (Quu + Quu.T) / 2
             Quu_reg = Quu + mu * eye
             # The unconstrained Newton step decides which action entries are clamped.
-            chol = jnp.linalg.cholesky(Quu_reg)
-            k_unc = -jax.scipy.linalg.cho_solve((chol, True), Qu)
+            chol = _cholesky(Quu_reg)
+            k_unc = -_cho_solve(chol, Qu)
             target = u_bar + k_unc
             clamped = (target < low) | (target > high)
             clamped_step = jnp.clip(target, low, high) - u_bar
@@ -276,10 +276,10 @@ def ilqr_optimize(
             k_c = jnp.where(clamped, clamped_step, 0.0)
             both_free = free[:, None] & free[None, :]
             H_free = jnp.where(both_free, Quu_reg, eye)
-            chol_f = jnp.linalg.cholesky(H_free)
+            chol_f = _cholesky(H_free)
             rhs = jnp.where(free, Qu + Quu_reg @ k_c, 0.0)
-            k = jnp.where(free, -jax.scipy.linalg.cho_solve((chol_f, True), rhs), k_c)
-            K = -jax.scipy.linalg.cho_solve((chol_f, True), jnp.where(free[:, None], Qux, 0.0))
+            k = jnp.where(free, -_cho_solve(chol_f, rhs), k_c)
+            K = -_cho_solve(chol_f, jnp.where(free[:, None], Qux, 0.0))
             Vx = Qx + K.T @ Quu @ k + K.T @ Qu + Qux.T @ k
             Vxx = Qxx + K.T @ Quu @ K + K.T @ Qux + Qux.T @ K
             Vxx = (Vxx + Vxx.T) / 2
@@ -322,6 +322,45 @@ def ilqr_optimize(
     init = _Iterate(xs, us, ret, jnp.asarray(cfg.regularization_init, dtype))
     final, rets = jax.lax.scan(iteration, init, None, length=cfg.iterations)
     return ILQRResult(final.us, jnp.concatenate([ret[None], rets]), final.mu)
+
+
+# Up to this many action dimensions the Cholesky factorisation and solves are unrolled into
+# plain arithmetic that XLA fuses; above it, LAPACK. On a CPU each LAPACK call inside the
+# backward pass's scan costs more than the arithmetic of a small factorisation.
+_UNROLLED_MAX_DIM = 8
+
+
+def _cholesky(m: Float[Array, "A A"]) -> Float[Array, "A A"]:
+    """Lower Cholesky factor of ``m``; NaN entries where ``m`` is not positive definite."""
+    n = m.shape[0]
+    if n > _UNROLLED_MAX_DIM:
+        return jnp.linalg.cholesky(m)
+    rows: list[list[Array]] = [[jnp.zeros((), m.dtype)] * n for _ in range(n)]
+    for j in range(n):
+        d = m[j, j] - sum((rows[j][k] ** 2 for k in range(j)), jnp.zeros((), m.dtype))
+        # sqrt of a negative pivot is NaN, which the caller's finiteness check catches.
+        rows[j][j] = jnp.sqrt(jnp.where(d > 0, d, jnp.nan))
+        for i in range(j + 1, n):
+            off = m[i, j] - sum((rows[i][k] * rows[j][k] for k in range(j)), jnp.zeros((), m.dtype))
+            rows[i][j] = off / rows[j][j]
+    return jnp.stack([jnp.stack(r) for r in rows])
+
+
+def _cho_solve(chol: Float[Array, "A A"], b: Float[Array, "A ..."]) -> Float[Array, "A ..."]:
+    """``m^-1 b`` from the lower Cholesky factor of ``m`` (``b`` is ``[A]`` or ``[A, S]``)."""
+    n = chol.shape[0]
+    if n > _UNROLLED_MAX_DIM:
+        return jax.scipy.linalg.cho_solve((chol, True), b)
+    y: list[Array] = []
+    for i in range(n):  # L y = b
+        y.append(
+            (b[i] - sum((chol[i, k] * y[k] for k in range(i)), jnp.zeros_like(b[i]))) / chol[i, i]
+        )
+    x: list[Array] = [jnp.zeros_like(b[0])] * n
+    for i in reversed(range(n)):  # L^T x = y
+        rest = sum((chol[k, i] * x[k] for k in range(i + 1, n)), jnp.zeros_like(b[i]))
+        x[i] = (y[i] - rest) / chol[i, i]
+    return jnp.stack(x)
 
 
 def _plan(
