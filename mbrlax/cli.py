@@ -23,10 +23,11 @@ import numpy as np
 import tyro
 
 COMMANDS = ("train", "resume", "eval", "plot", "compare", "sweep")
-ALGOS = ("pets",)
+ALGOS = ("pets", "mpc")
 USAGE = """usage: mbrlax {train,resume,eval,plot,compare,sweep} ...
 
   mbrlax train pets --env Pendulum-v1 --seed 0 --episodes 10 --run-dir DIR [--overwrite]
+  mbrlax train mpc --env mbrlax/CartpoleSwingup-v0 agent.planner:ilqr   (known model)
   mbrlax resume DIR                  (or: mbrlax train pets --resume DIR)
   mbrlax eval DIR [--episodes 5]
   mbrlax plot DIR [DIR ...] [--out curves.png]
@@ -37,7 +38,7 @@ USAGE = """usage: mbrlax {train,resume,eval,plot,compare,sweep} ...
 A DIR given to plot or compare is a run directory or a folder holding run directories
 (searched recursively); runs are grouped by algorithm and env, seeds aggregated.
 
-Run `mbrlax train pets --help` for every option."""
+Run `mbrlax train pets --help` (or `mpc`) for every option."""
 
 
 class CLIError(SystemExit):
@@ -117,9 +118,10 @@ def _print_result(result) -> None:
 
 
 def train_command(args: Sequence[str]) -> None:
-    from mbrlax.experiment import PETSExperiment, run
+    from mbrlax.experiment import EXPERIMENTS, run
 
     algo = _choose(args[0] if args else None, ALGOS, "algorithm")
+    experiment = EXPERIMENTS[algo]
     args = list(args[1:])
     resume_dir = _pop_flag(args, "--resume", takes_value=True)
     overwrite = bool(_pop_flag(args, "--overwrite", takes_value=False))
@@ -132,19 +134,23 @@ def train_command(args: Sequence[str]) -> None:
             )
         resume_command([resume_dir])
         return
-    default = PETSExperiment.preset(_peek_env(args, PETSExperiment.env))
+    default = experiment.preset(_peek_env(args, experiment.env))
     exp = tyro.cli(
-        PETSExperiment,
+        experiment,
         args=args,
         default=default,
         prog=f"mbrlax train {algo}",
-        description=(PETSExperiment.__doc__ or "") + RUN_FLAGS,
+        description=(experiment.__doc__ or "") + RUN_FLAGS,
     )
+    try:
+        exp.check()
+    except ValueError as e:
+        raise CLIError(str(e)) from None
     if exp.run_dir is None:
         exp = dataclasses.replace(exp, run_dir=exp.default_run_dir())
     if overwrite:
         _clear_run_dir(Path(exp.run_dir))
-    print(f"Training PETS on {exp.env} (seed {exp.seed}) -> {exp.run_dir}")
+    print(f"Training {algo.upper()} on {exp.env} (seed {exp.seed}) -> {exp.run_dir}")
     _print_result(run(exp))
 
 

@@ -13,9 +13,11 @@ import jax
 import numpy as np
 import tyro
 
+from mbrlax.agents.mpc import KnownModelMPC, MPCConfig
+from mbrlax.agents.mpc_presets import mpc_preset
 from mbrlax.agents.pets import PETS, PETSConfig
 from mbrlax.agents.pets.presets import pets_preset
-from mbrlax.envs import get_task, make_env
+from mbrlax.envs import get_task, list_jax_envs, make_env, make_jax_env
 from mbrlax.logger import CONFIG_FILE, RunDirError, read_config, write_json_atomic
 from mbrlax.runner import RunnerConfig, RunResult, run_episode, train
 from mbrlax.video import make_recording_env
@@ -56,13 +58,79 @@ class PETSExperiment:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         return Path("runs") / f"pets-{self.env.replace('/', '_')}-seed{self.seed}-{stamp}"
 
+    def check(self) -> None:
+        """Nothing to check before the env is made (the agent checks the env's spec)."""
+
     def make_agent(self, spec) -> PETS:
         return PETS(self.agent, spec, get_task(self.env))
 
 
-def run(
-    exp: PETSExperiment, save: bool = True, resume: bool = False, **train_kwargs: Any
-) -> RunResult:
+@dataclasses.dataclass(frozen=True)
+class MPCExperiment:
+    """Act with model predictive control through a known model (no learning).
+
+    Attributes:
+        env: the env acted in: an mbrlax JAX-native id (mbrlax/Pendulum-v0, ...), or a
+            Gymnasium id whose dynamics a JAX env models (Pendulum-v1 with --model
+            mbrlax/Pendulum-v0).
+        model: the JAX-native env planned through (default: env itself, which must then be
+            JAX-native).
+        seed: the one seed of the run; same seed, same numbers.
+        run_dir: where config, metrics.csv and plots go
+            (default: runs/mpc-<env>-seed<seed>-<time>).
+        agent: the planner (defaults come from the env's preset).
+        runner: episodes and evaluation (no warm-up: the model is known).
+    """
+
+    env: str = "mbrlax/Pendulum-v0"
+    model: str | None = None
+    seed: int = 0
+    run_dir: Path | None = None
+    agent: MPCConfig = MPCConfig()
+    runner: Annotated[RunnerConfig, tyro.conf.OmitArgPrefixes] = RunnerConfig(
+        episodes=3, warmup_steps=0, eval_episodes=0
+    )
+
+    algo: typing.ClassVar[str] = "mpc"
+
+    @classmethod
+    def preset(cls, env: str, **kwargs: Any) -> MPCExperiment:
+        """The defaults for ``env`` (see ``mbrlax.agents.mpc_presets``)."""
+        agent, runner, model = mpc_preset(env)
+        return cls(env=env, model=model, agent=agent, runner=runner, **kwargs)
+
+    def default_run_dir(self) -> Path:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        return Path("runs") / f"mpc-{self.env.replace('/', '_')}-seed{self.seed}-{stamp}"
+
+    def check(self) -> None:
+        """Raise ``ValueError`` saying what to do if the model cannot plan for the env (not a
+        JAX-native env, other observations or actions); before any run directory is made."""
+        env = make_env(self.env)
+        try:
+            self.make_agent(env.spec)
+        finally:
+            env.close()
+
+    def make_agent(self, spec) -> KnownModelMPC:
+        if (self.model or self.env) not in list_jax_envs():
+            what = f"--model {self.model!r}" if self.model else f"the env {self.env!r}"
+            raise ValueError(
+                f"MPC plans through a JAX-native env, and {what} is not one; choose "
+                f"--model from {', '.join(list_jax_envs())}, or learn a model with "
+                "`mbrlax train pets`."
+            )
+        return KnownModelMPC(self.agent, spec, make_jax_env(self.model or self.env))
+
+
+Experiment = PETSExperiment | MPCExperiment
+EXPERIMENTS: dict[str, type[PETSExperiment] | type[MPCExperiment]] = {
+    "pets": PETSExperiment,
+    "mpc": MPCExperiment,
+}
+
+
+def run(exp: Experiment, save: bool = True, resume: bool = False, **train_kwargs: Any) -> RunResult:
     """Run an experiment; with ``save`` it writes a run directory and the final model.
 
     With ``resume``, ``exp.run_dir`` holds the run to continue (see :func:`resume`).
@@ -91,9 +159,10 @@ def run(
         if video_env is not None:
             video_env.close()
     if result.run_dir is not None:
-        tmp = result.run_dir / (MODEL_FILE + ".tmp")
-        eqx.tree_serialise_leaves(tmp, result.agent_state.model_params)
-        tmp.replace(result.run_dir / MODEL_FILE)  # never half a model file
+        if hasattr(result.agent_state, "model_params"):  # a learned model to keep
+            tmp = result.run_dir / (MODEL_FILE + ".tmp")
+            eqx.tree_serialise_leaves(tmp, result.agent_state.model_params)
+            tmp.replace(result.run_dir / MODEL_FILE)  # never half a model file
         last = result.rows[-1]
         write_json_atomic(
             result.run_dir / SUMMARY_FILE,
@@ -142,12 +211,15 @@ def _from_jsonable(cls: Any, value: Any) -> Any:
     return value
 
 
-def load_experiment(run_dir: str | Path) -> PETSExperiment:
+def load_experiment(run_dir: str | Path) -> Experiment:
     """The experiment a run directory was made by."""
     record = read_config(run_dir)
-    if record.get("algo") != "pets":
-        raise ValueError(f"{run_dir} was made by {record.get('algo')!r}; only 'pets' is known.")
-    return _from_jsonable(PETSExperiment, record["experiment"])
+    algo = record.get("algo")
+    if algo not in EXPERIMENTS:
+        raise ValueError(
+            f"{run_dir} was made by {algo!r}; known algorithms: {', '.join(EXPERIMENTS)}."
+        )
+    return _from_jsonable(EXPERIMENTS[algo], record["experiment"])
 
 
 def evaluate(run_dir: str | Path, episodes: int = 5, seed: int = 12345) -> list[float]:
@@ -155,7 +227,8 @@ def evaluate(run_dir: str | Path, episodes: int = 5, seed: int = 12345) -> list[
     run_dir = Path(run_dir)
     exp = load_experiment(run_dir)
     model_path = run_dir / MODEL_FILE
-    if not model_path.exists():
+    learned = isinstance(exp, PETSExperiment)
+    if learned and not model_path.exists():
         raise FileNotFoundError(
             f"{model_path} is missing: the run did not finish, so there is no final model."
         )
@@ -164,7 +237,9 @@ def evaluate(run_dir: str | Path, episodes: int = 5, seed: int = 12345) -> list[
     key = jax.random.key(seed)
     key, init_key = jax.random.split(key)
     state = agent.init(init_key)
-    state = state._replace(model_params=eqx.tree_deserialise_leaves(model_path, state.model_params))
+    if learned:
+        params = eqx.tree_deserialise_leaves(model_path, state.model_params)
+        state = state._replace(model_params=params)
     returns = []
     for i in range(episodes):
         state = agent.begin_episode(state)

@@ -356,9 +356,8 @@ def validate(trials: Sequence[Trial]) -> None:
     """
     import tyro
 
-    from mbrlax.experiment import PETSExperiment
+    from mbrlax.experiment import EXPERIMENTS as experiments
 
-    experiments = {"pets": PETSExperiment}
     checked = set()
     for t in trials:
         if t.algo not in experiments:

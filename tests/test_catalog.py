@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
+from mbrlax.agents.mpc import KnownModelMPC, MPCConfig
 from mbrlax.agents.pets import PETS, PETSConfig
 from mbrlax.checkpoint import CheckpointError, CheckpointManager
 from mbrlax.cli import main
 from mbrlax.data.buffer import ReplayBuffer, Transition
 from mbrlax.envs import EnvError, TaskFunctions, make_env, make_jax_env
+from mbrlax.envs.base import JaxEnv
 from mbrlax.envs.point_mass import PointMass
 from mbrlax.experiment import PETSExperiment, evaluate, resume, run
 from mbrlax.logger import RunDirError
@@ -318,6 +320,33 @@ def _(tmp_path, capsys, finished_run):
 def _(tmp_path, capsys, finished_run):
     with pytest.raises(ValueError, match="bounds must be 'squash' or 'project', got 'clip'"):
         GradientShooting(bounds="clip")
+
+
+@case("mpc-model-not-jax-native")
+def _(tmp_path, capsys, finished_run):
+    argv = ["train", "mpc", "--env", "MountainCarContinuous-v0", "--run-dir", str(tmp_path / "r")]
+    said = cli_error(capsys, argv)
+    assert "not one; choose --model from" in said and "mbrlax/Pendulum-v0" in said
+    assert not (tmp_path / "r").exists()  # refused before a run directory was made
+
+
+@case("mpc-model-mismatched-spaces")
+def _(tmp_path, capsys, finished_run):
+    argv = ["train", "mpc", "--env", "Pendulum-v1", "--model", "mbrlax/CartpoleSwingup-v0"]
+    said = cli_error(capsys, [*argv, "--run-dir", str(tmp_path / "r")])
+    assert "does not match the env Pendulum-v1 (observations (3,)" in said
+    assert not (tmp_path / "r").exists()
+
+
+@case("mpc-model-without-state-from-obs")
+def _(tmp_path, capsys, finished_run):
+    class Hidden(PointMass):  # its observations are said not to determine its state
+        def state_from_obs(self, obs):
+            return JaxEnv.state_from_obs(self, obs)
+
+    model = Hidden()
+    with pytest.raises(NotImplementedError, match="cannot recover its state from an obs"):
+        KnownModelMPC(MPCConfig(), model.spec, model)
 
 
 @case("lqr-mismatched-matrices")

@@ -452,3 +452,19 @@ class _DictObsEnv(GoodEnv):
     def step(self, action):
         obs, *rest = super().step(action)
         return {"x": obs}, *rest
+
+
+@pytest.mark.parametrize("env_id", list_jax_envs())
+def test_state_from_obs_inverts_observe_for_the_dynamics(env_id):
+    """Planning from an observation (KnownModelMPC) predicts what the env does."""
+    env = make_jax_env(env_id)
+    low, high = env.spec.action_bounds()
+    state, obs = env.reset(jax.random.key(3))
+    for key in jax.random.split(jax.random.key(4), 20):
+        action = jax.random.uniform(key, low.shape, minval=low, maxval=high)
+        recovered = env.state_from_obs(obs)
+        np.testing.assert_allclose(env.observe(recovered), obs, atol=1e-5)
+        expected, got = env.step(state, action), env.step(recovered, action)
+        np.testing.assert_allclose(got.obs, expected.obs, atol=1e-4)
+        np.testing.assert_allclose(got.reward, expected.reward, atol=1e-4)
+        state, obs = expected.state, expected.obs

@@ -62,3 +62,59 @@ def test_a_wrong_model_plans_worse_than_the_exact_one():
         jax.jit(lambda: mpc_rollout(env, planner, start, jax.random.key(0), 150))().episode_return
     )
     assert float(run(wrong).episode_return) < exact - 50
+
+
+# ----------------------------------------------------------------- KnownModelMPC in the runner
+
+
+def _mpc_experiment(env, run_dir, episodes=1, model=None, checkpoint_every=1000):
+    from mbrlax.agents.mpc import MPCConfig
+    from mbrlax.experiment import MPCExperiment
+    from mbrlax.runner import RunnerConfig
+
+    return MPCExperiment(
+        env=env,
+        model=model,
+        seed=0,
+        run_dir=run_dir,
+        agent=MPCConfig(CEM(horizon=20, population=100, num_elites=10, iterations=3)),
+        runner=RunnerConfig(
+            episodes=episodes,
+            warmup_steps=0,
+            eval_episodes=0,
+            checkpoint_every=checkpoint_every,
+            keep_checkpoints=100,
+            progress=False,
+        ),
+    )
+
+
+def test_known_model_agent_swings_up_gymnasium_pendulum_through_its_jax_twin(tmp_path):
+    from mbrlax.experiment import evaluate, run
+
+    # A random policy scores about -1200; the learned-model PETS needs ~8 episodes for -200.
+    result = run(_mpc_experiment("Pendulum-v1", tmp_path / "r", model="mbrlax/Pendulum-v0"))
+    assert result.rows[0]["train_return"] > -400
+    assert not (tmp_path / "r" / "final_model.eqx").exists()  # nothing was learned
+    assert min(evaluate(tmp_path / "r", episodes=2)) > -400
+
+
+def test_known_model_agent_resumes_exactly_from_a_mid_episode_checkpoint(tmp_path):
+    import shutil
+
+    from mbrlax.checkpoint import CheckpointManager
+    from mbrlax.experiment import resume, run
+
+    full = run(_mpc_experiment("mbrlax/Pendulum-v0", tmp_path / "full", 2, checkpoint_every=90))
+    names = [p.name for p in CheckpointManager(tmp_path / "full").paths()]
+    assert [int(n[5:15]) for n in names] == [90, 180, 270, 360, 400]
+    killed = tmp_path / "killed"
+    shutil.copytree(tmp_path / "full", killed)
+    for p in (killed / "checkpoints").iterdir():
+        if p.name > names[2]:  # killed after the checkpoint at step 270, mid-episode 2
+            p.unlink()
+    resumed = resume(killed)
+    columns = ("env_steps", "episode", "train_return")
+    assert [[r[c] for c in columns] for r in resumed.rows] == [
+        [r[c] for c in columns] for r in full.rows
+    ]

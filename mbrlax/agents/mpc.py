@@ -11,17 +11,27 @@ warm start (every mbrlax planner shifts its own plan inside ``plan``).
     state, _ = env.reset(key)
     traj = jax.jit(mpc_rollout, static_argnums=(0, 1, 4))(env, planner, state, key, 200)
     traj.episode_return          # [] the return, rewards after termination excluded
+
+:class:`KnownModelMPC` is the same controller as an agent the runner drives (``mbrlax train
+mpc``): it sees observations, recovers the model's state from them
+(``JaxEnv.state_from_obs``) and plans through the JAX env given as its model; it learns
+nothing, so its first episode is as good as its last.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
+from mbrlax.data.buffer import ReplayBuffer
 from mbrlax.envs.base import EnvState, JaxEnv, as_step_fn
+from mbrlax.envs.spec import EnvSpec
+from mbrlax.planners import CEM, DDP, ICEM, ILQR, MPPI, GradientShooting, RandomShooting
 from mbrlax.planners.base import Planner, PlannerState, StepFn
 
 
@@ -95,3 +105,87 @@ def mpc_rollout(
     )
     states = jax.tree.map(lambda s0, s: jnp.concatenate([jnp.asarray(s0)[None], s]), start, states)
     return MPCTrajectory(states, actions, rewards, alive, plans, expected)
+
+
+@dataclasses.dataclass(frozen=True)
+class MPCConfig:
+    """Known-model MPC hyper-parameters.
+
+    Attributes:
+        planner: the trajectory optimiser run at every step (any mbrlax planner; iLQR, DDP
+            and gradient shooting need a differentiable model, which every mbrlax JAX env is).
+    """
+
+    planner: CEM | ICEM | MPPI | RandomShooting | GradientShooting | ILQR | DDP = CEM()
+
+
+class MPCState(NamedTuple):
+    """Agent state: only the planner's warm start (nothing is learned)."""
+
+    planner_state: PlannerState
+
+
+@dataclasses.dataclass(frozen=True)
+class KnownModelMPC:
+    """MPC through a known JAX model, as an agent for the runner (see the module docstring).
+
+    Static and hashable: ``act`` compiles once.
+
+    Attributes:
+        config: the planner.
+        spec: the env acted in; its observations must be the model's (same shapes and
+            meaning), e.g. Gymnasium's ``Pendulum-v1`` with the model ``mbrlax/Pendulum-v0``.
+        model: the JAX env planned through; it must implement ``state_from_obs``.
+    """
+
+    config: MPCConfig
+    spec: EnvSpec
+    model: JaxEnv
+
+    def __post_init__(self):
+        if not self.spec.is_continuous:
+            raise ValueError(
+                f"KnownModelMPC plans continuous actions but {self.spec.env_id} has a Discrete "
+                "action space; use an env with Box actions."
+            )
+        mspec = self.model.spec
+        if (mspec.obs_shape, mspec.action_shape) != (self.spec.obs_shape, self.spec.action_shape):
+            raise ValueError(
+                f"the model {mspec.env_id} (observations {mspec.obs_shape}, actions "
+                f"{mspec.action_shape}) does not match the env {self.spec.env_id} (observations "
+                f"{self.spec.obs_shape}, actions {self.spec.action_shape}); choose a model "
+                "whose observations and actions are the env's."
+            )
+        # Traced, not run: an env that cannot recover its state raises, saying what to do.
+        jax.eval_shape(
+            self.model.state_from_obs, jax.ShapeDtypeStruct(mspec.obs_shape, jnp.float32)
+        )
+
+    @functools.cached_property
+    def planner(self) -> Planner:
+        return self.config.planner.build(*self.spec.action_bounds())
+
+    def init(self, key: PRNGKeyArray) -> MPCState:
+        del key  # nothing random to initialise
+        return MPCState(self.planner.init())
+
+    def begin_episode(self, state: MPCState) -> MPCState:
+        return MPCState(self.planner.init())
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def act(
+        self, state: MPCState, obs: Float[Array, " obs_dim"], key: PRNGKeyArray
+    ) -> tuple[Float[Array, " A"], MPCState, dict[str, Array]]:
+        """Plan from the state of ``obs`` through the model; ``(action [A], state, info)``."""
+        model_state = self.model.state_from_obs(jnp.asarray(obs, jnp.float32))
+        action, pstate, info = self.planner.plan(
+            state.planner_state, as_step_fn(self.model), model_state, key
+        )
+        return action, MPCState(pstate), info
+
+    def update(
+        self, state: MPCState, buffer: ReplayBuffer, key: PRNGKeyArray
+    ) -> tuple[MPCState, dict[str, Array]]:
+        """Nothing to learn: the model is given."""
+        del buffer, key
+        return state, {}

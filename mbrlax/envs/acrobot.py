@@ -158,6 +158,12 @@ class Acrobot(JaxEnv):
         th1, th2, dth1, dth2 = state
         return jnp.stack([jnp.cos(th1), jnp.sin(th1), jnp.cos(th2), jnp.sin(th2), dth1, dth2])
 
+    def state_from_obs(self, obs: Float[Array, " 6"]) -> AcrobotState:
+        """The state of ``[cos th1, sin th1, cos th2, sin th2, dth1, dth2]``."""
+        return AcrobotState(
+            jnp.arctan2(obs[1], obs[0]), jnp.arctan2(obs[3], obs[2]), obs[4], obs[5]
+        )
+
     def render_rgb(self, state: AcrobotState) -> UInt8[np.ndarray, "200 200 3"]:
         """Links (teal), joints (yellow), the height-1 line of Gymnasium's goal (grey);
         host side, ``uint8 [200, 200, 3]``."""

@@ -49,6 +49,20 @@ class JaxEnv(eqx.Module):
     def observe(self, state: EnvState) -> Float[Array, " obs_dim"]:
         """The observation of a state."""
 
+    def state_from_obs(self, obs: Float[Array, " obs_dim"]) -> EnvState:
+        """The state whose observation is ``obs``: the inverse of :meth:`observe`.
+
+        Lets an agent that sees only observations (as every agent driven by the runner does)
+        plan through the env as a known model (``mbrlax.agents.mpc.KnownModelMPC``). Envs
+        whose observation does not determine the state do not override it and raise.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot recover its state from an observation (its "
+            "observation does not determine the state), so it cannot serve as a known model "
+            "for an agent that sees observations; plan on its states with "
+            "mbrlax.agents.mpc.mpc_rollout instead, or learn a model (PETS)."
+        )
+
 
 # Structurally the planners' ``StepFn`` (mbrlax/planners/base.py); spelled out here so that envs,
 # the bottom layer, import nothing from planners.

@@ -243,6 +243,11 @@ class Bicycle(JaxEnv):
             [state.x, state.y, jnp.cos(state.psi), jnp.sin(state.psi), state.delta, offset]
         )
 
+    def state_from_obs(self, obs: Float[Array, " 6"]) -> BicycleState:
+        """The state of ``[x, y, cos psi, sin psi, delta, offset]``, ``psi`` in ``(-pi, pi]``
+        (the dynamics and the reward see only its cosine and sine)."""
+        return BicycleState(obs[0], obs[1], jnp.arctan2(obs[3], obs[2]), obs[4])
+
     def render_rgb(self, state: BicycleState) -> UInt8[np.ndarray, "200 200 3"]:
         """Track boundaries (grey), car body (blue) with its front wheel (red); host side,
         ``uint8 [200, 200, 3]``."""

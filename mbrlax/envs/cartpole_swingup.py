@@ -146,6 +146,10 @@ class CartpoleSwingup(JaxEnv):
             [state.x, state.x_dot, jnp.cos(state.theta), jnp.sin(state.theta), state.theta_dot]
         )
 
+    def state_from_obs(self, obs: Float[Array, " 5"]) -> CartpoleState:
+        """The state of ``[x, x_dot, cos th, sin th, th_dot]``, the angle in ``(-pi, pi]``."""
+        return CartpoleState(obs[0], jnp.arctan2(obs[3], obs[2]), obs[1], obs[4])
+
     def render_rgb(self, state: CartpoleState) -> UInt8[np.ndarray, "200 200 3"]:
         """Rail, cart (blue), pole (red), target (green); host side, ``uint8 [200, 200, 3]``."""
         extent = 2.5 * self.length

@@ -76,6 +76,10 @@ class Pendulum(JaxEnv):
         """``[cos th, sin th, th_dot]``."""
         return jnp.stack([jnp.cos(state.theta), jnp.sin(state.theta), state.theta_dot])
 
+    def state_from_obs(self, obs: Float[Array, " 3"]) -> PendulumState:
+        """The state of ``[cos th, sin th, th_dot]``, the angle in ``(-pi, pi]``."""
+        return PendulumState(jnp.arctan2(obs[1], obs[0]), obs[2])
+
     def render_rgb(self, state: PendulumState) -> UInt8[np.ndarray, "200 200 3"]:
         """Draw the rod (red) from the pivot (black); host side, ``uint8 [200, 200, 3]``."""
         th = float(state.theta)

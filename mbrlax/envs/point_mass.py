@@ -94,6 +94,10 @@ class PointMass(JaxEnv):
         """``[position, velocity]`` (``[2 dim]``), the state vector ``x``."""
         return jnp.concatenate([state.position, state.velocity])
 
+    def state_from_obs(self, obs: Float[Array, " obs_dim"]) -> PointMassState:
+        """The state of ``[position, velocity]``."""
+        return PointMassState(obs[: self.dim], obs[self.dim :])
+
     def linear_quadratic(
         self,
     ) -> tuple[

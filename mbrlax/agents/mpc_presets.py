@@ -1,0 +1,24 @@
+"""Defaults that work, per env. ``mbrlax train mpc --env ID`` starts from these."""
+
+from __future__ import annotations
+
+from mbrlax.agents.mpc import MPCConfig
+from mbrlax.planners import CEM
+from mbrlax.runner import RunnerConfig
+
+# Known-model MPC: no warm-up and no evaluation episodes (nothing is learned, so every
+# training episode already shows the controller); horizons as in
+# benchmarks/known_model_planning.py. Gymnasium envs with a JAX twin plan through the twin.
+_MPC_RUNNER = RunnerConfig(episodes=3, warmup_steps=0, eval_episodes=0)
+MPC_PRESETS: dict[str, tuple[MPCConfig, RunnerConfig, str | None]] = {
+    "mbrlax/Pendulum-v0": (MPCConfig(CEM(horizon=20)), _MPC_RUNNER, None),
+    "Pendulum-v1": (MPCConfig(CEM(horizon=20)), _MPC_RUNNER, "mbrlax/Pendulum-v0"),
+    "mbrlax/CartpoleSwingup-v0": (MPCConfig(CEM(horizon=25)), _MPC_RUNNER, None),
+    "mbrlax/AcrobotSwingup-v0": (MPCConfig(CEM(horizon=15)), _MPC_RUNNER, None),
+    "mbrlax/BicycleTrack-v0": (MPCConfig(CEM(horizon=20)), _MPC_RUNNER, None),
+}
+
+
+def mpc_preset(env_id: str) -> tuple[MPCConfig, RunnerConfig, str | None]:
+    """``(agent, runner, model id or None)`` for known-model MPC on ``env_id``."""
+    return MPC_PRESETS.get(env_id, (MPCConfig(), _MPC_RUNNER, None))
