@@ -41,4 +41,3 @@ PRESETS: dict[str, tuple[PETSConfig, RunnerConfig]] = {
 def pets_preset(env_id: str) -> tuple[PETSConfig, RunnerConfig]:
     """The preset for ``env_id``, or general PETS defaults (paper-sized) for other envs."""
     return PRESETS.get(env_id, (PETSConfig(), RunnerConfig()))
-
