@@ -349,6 +349,21 @@ def _(tmp_path, capsys, finished_run):
         KnownModelMPC(MPCConfig(), model.spec, model)
 
 
+@case("draw-fan-without-mppi")
+def _(tmp_path, capsys, finished_run):
+    argv = [
+        "draw",
+        "--env",
+        "mbrlax/Pendulum-v0",
+        "--fan-at",
+        "3",
+        "--out",
+        str(tmp_path / "p.png"),
+    ]
+    assert "add agent.planner:mppi" in cli_error(capsys, [*argv, "agent.planner:cem"])
+    assert not (tmp_path / "p.png").exists()
+
+
 @case("lqr-mismatched-matrices")
 def _(tmp_path, capsys, finished_run):
     with pytest.raises(ValueError, match=r"B must have shape \[S, A\] = \[4, A\]"):

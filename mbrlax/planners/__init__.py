@@ -13,6 +13,7 @@ from mbrlax.planners._rollout import (
     differentiable_return,
     sequence_return,
     sequence_returns,
+    sequence_states,
     shift_plan,
 )
 from mbrlax.planners.base import Planner, PlannerState, StepFn, TerminalValueFn
@@ -21,7 +22,13 @@ from mbrlax.planners.gradient_shooting import GradientShooting
 from mbrlax.planners.icem import ICEM, colored_noise
 from mbrlax.planners.ilqr import DDP, ILQR, ilqr_optimize
 from mbrlax.planners.lqr import LQR, finite_horizon_lqr
-from mbrlax.planners.mppi import MPPI, path_integral_weights
+from mbrlax.planners.mppi import (
+    MPPI,
+    MPPIIteration,
+    mppi_iteration,
+    mppi_samples,
+    path_integral_weights,
+)
 from mbrlax.planners.random_shooting import RandomShooting
 
 __all__ = [
@@ -32,6 +39,7 @@ __all__ = [
     "LQR",
     "GradientShooting",
     "MPPI",
+    "MPPIIteration",
     "Planner",
     "PlannerState",
     "RandomShooting",
@@ -41,8 +49,11 @@ __all__ = [
     "differentiable_return",
     "finite_horizon_lqr",
     "ilqr_optimize",
+    "mppi_iteration",
+    "mppi_samples",
     "path_integral_weights",
     "sequence_return",
     "sequence_returns",
+    "sequence_states",
     "shift_plan",
 ]

@@ -136,6 +136,38 @@ def sequence_returns(
     return jax.vmap(one)(actions, keys)
 
 
+def sequence_states(
+    step: StepFn,
+    state: State,
+    actions: Float[Array, "H A"],
+    key: PRNGKeyArray,
+) -> State:
+    """The states one action sequence visits from ``state``, ``[s_0, s_1, ..., s_H]``.
+
+    Uses the per-step keys of :func:`sequence_return` for the same ``key``, so under a
+    stochastic ``step`` these are the states whose rewards that return summed. States after a
+    termination are the model's continuation (the return ignores their rewards).
+
+    Args:
+        step: ``step(state, action [A], key) -> (state, reward [], terminated [])``.
+        state: the pytree the sequence starts from.
+        actions: ``[H, A]`` the sequence.
+        key: split into one key per step.
+
+    Returns:
+        ``state``'s pytree with a leading axis ``H + 1`` on every leaf (the start first).
+    """
+
+    def body(s: State, inputs: tuple[Array, Array]) -> tuple[State, State]:
+        action, step_key = inputs
+        next_state, _, _ = step(s, action, step_key)
+        return next_state, next_state
+
+    keys = jax.random.split(key, actions.shape[0])
+    _, visited = jax.lax.scan(body, state, (actions, keys))
+    return jax.tree.map(lambda s0, s: jnp.concatenate([jnp.asarray(s0)[None], s]), state, visited)
+
+
 def shift_plan(plan: Float[Array, "H A"], fill: Float[Array, " A"]) -> Float[Array, "H A"]:
     """Warm start: ``plan`` advanced by one step, the freed last step set to ``fill``.
 

@@ -103,10 +103,132 @@ def path_integral_weights(
     return unnormalised / jnp.where(total > 0, total, 1.0)
 
 
+class MPPIIteration(NamedTuple):
+    """One MPPI update of the plan: the sequences it scored and where it moved the plan.
+
+    :func:`mppi_iteration` returns one; :func:`mppi_samples` returns one per iteration of a
+    ``plan`` call, every leaf with a leading axis ``[I]``.
+
+    Attributes:
+        mean: ``[H, A]`` the plan that was perturbed.
+        samples: ``[N, H, A]`` the perturbed sequences, clipped to the bounds, that were scored.
+        returns: ``[N]`` their returns (``-inf`` where not finite).
+        weights: ``[N]`` their path-integral weights, ``softmax(score / temperature)`` of the
+            returns less any control cost (sum to 1; all 0 if no return is finite).
+        plan: ``[H, A]`` the updated plan, ``clip(mean + sum_n weights[n] (samples[n] - mean))``,
+            before any warm-start shift.
+        eval_key: the key the returns were computed with: ``sequence_states(step, state,
+            samples[n], jax.random.split(eval_key, N)[n])`` is the very future that was scored,
+            also under a stochastic ``step``.
+    """
+
+    mean: Float[Array, "H A"]
+    samples: Float[Array, "N H A"]
+    returns: Float[Array, " N"]
+    weights: Float[Array, " N"]
+    plan: Float[Array, "H A"]
+    eval_key: PRNGKeyArray
+
+
+def mppi_iteration(
+    cfg: MPPI,
+    low: Float[np.ndarray, " A"],
+    high: Float[np.ndarray, " A"],
+    terminal_value: TerminalValueFn | None,
+    step: StepFn,
+    state: State,
+    mean: Float[Array, "H A"],
+    sigma: Float[Array, "H A"],
+    key: PRNGKeyArray,
+) -> MPPIIteration:
+    """One path-integral update of the plan ``mean [H, A]`` with noise scale ``sigma [H, A]``.
+
+    Samples ``cfg.population`` perturbations, scores them from ``state`` through ``step`` and
+    moves ``mean`` by their ``softmax(score / temperature)``-weighted sum; see :class:`MPPI`.
+    ``low, high`` are the ``[A]`` action bounds and ``key`` is split into a noise key and an
+    evaluation key.
+    """
+    noise_key, eval_key = jax.random.split(key)
+    noise = sigma * jax.random.normal(noise_key, (cfg.population, *sigma.shape))
+    samples = jnp.clip(mean + noise, low, high)
+    # The perturbation actually applied: the update is then a convex combination of
+    # in-bounds samples, so the plan stays in the bounds.
+    eps = samples - mean
+    returns = _rollout.sequence_returns(
+        step, state, samples, eval_key, cfg.discount, terminal_value
+    )
+    scores = returns
+    if cfg.control_cost_weight > 0:
+        likelihood_ratio = jnp.sum(mean * eps / sigma**2, axis=(1, 2))
+        scores = returns - cfg.control_cost_weight * likelihood_ratio
+    weights = path_integral_weights(scores, cfg.temperature)
+    plan = jnp.clip(mean + jnp.einsum("n,nha->ha", weights, eps), low, high)
+    return MPPIIteration(mean, samples, returns, weights, plan, eval_key)
+
+
 class _MPPICarry(NamedTuple):
     plan: Float[Array, "H A"]
     best_return: Float[Array, ""]
     num_finite: Float[Array, ""]
+
+
+def _iterate(
+    cfg: MPPI,
+    low: Float[np.ndarray, " A"],
+    high: Float[np.ndarray, " A"],
+    terminal_value: TerminalValueFn | None,
+    pstate: PlannerState,
+    step: StepFn,
+    state: State,
+    iteration_keys: PRNGKeyArray,
+) -> tuple[_MPPICarry, MPPIIteration]:
+    """The ``cfg.iterations`` updates of one ``plan`` call, one key each (``[I]``); returns the
+    final carry and every iteration (leaves ``[I, ...]``, dropped by ``jit`` when unused)."""
+
+    def iteration(carry: _MPPICarry, it_key: PRNGKeyArray) -> tuple[_MPPICarry, MPPIIteration]:
+        it = mppi_iteration(
+            cfg, low, high, terminal_value, step, state, carry.plan, pstate.std, it_key
+        )
+        carry = _MPPICarry(
+            plan=it.plan,
+            best_return=jnp.maximum(carry.best_return, it.returns.max()),
+            num_finite=carry.num_finite + jnp.isfinite(it.returns).sum(),
+        )
+        return carry, it
+
+    init = _MPPICarry(
+        plan=pstate.mean,
+        best_return=jnp.array(-jnp.inf, jnp.float32),
+        num_finite=jnp.array(0.0, jnp.float32),
+    )
+    return jax.lax.scan(iteration, init, iteration_keys)
+
+
+def mppi_samples(
+    cfg: MPPI,
+    action_low: Float[np.ndarray, " A"],
+    action_high: Float[np.ndarray, " A"],
+    pstate: PlannerState,
+    step: StepFn,
+    state: State,
+    key: PRNGKeyArray,
+    terminal_value: TerminalValueFn | None = None,
+) -> MPPIIteration:
+    """What ``cfg.build(action_low, action_high, terminal_value).plan(pstate, step, state, key)``
+    sampled, scored and weighted, iteration by iteration (for pictures and diagnostics).
+
+    The same keys and arithmetic as ``plan``, so the result is exactly that call's: the last
+    iteration's ``plan`` is the chosen sequence (its first step the action ``plan`` returns,
+    its shift the next ``pstate.mean``) and the first iteration's ``mean`` is ``pstate.mean``.
+
+    Returns:
+        :class:`MPPIIteration` with leaves ``[I, ...]`` (``I = cfg.iterations``): ``samples
+        [I, N, H, A]``, ``returns [I, N]``, ``weights [I, N]``, ``mean`` and ``plan [I, H, A]``.
+    """
+    low, high = _rollout.check_bounds(action_low, action_high)
+    iteration_keys = jax.random.split(key, cfg.iterations + 1)[:-1]
+    _, iterations = _iterate(cfg, low, high, terminal_value, pstate, step, state, iteration_keys)
+    return iterations
 
 
 def _plan(
@@ -122,37 +244,7 @@ def _plan(
     """One MPC decision: ``(action [A], next pstate, info)``; see :class:`MPPI`."""
     keys = jax.random.split(key, cfg.iterations + 1)
     iteration_keys, final_key = keys[:-1], keys[-1]
-    sigma = pstate.std
-
-    def iteration(carry: _MPPICarry, it_key: PRNGKeyArray) -> tuple[_MPPICarry, None]:
-        noise_key, eval_key = jax.random.split(it_key)
-        noise = sigma * jax.random.normal(noise_key, (cfg.population, *sigma.shape))
-        samples = jnp.clip(carry.plan + noise, low, high)
-        # The perturbation actually applied: the update is then a convex combination of
-        # in-bounds samples, so the plan stays in the bounds.
-        eps = samples - carry.plan
-        returns = _rollout.sequence_returns(
-            step, state, samples, eval_key, cfg.discount, terminal_value
-        )
-        scores = returns
-        if cfg.control_cost_weight > 0:
-            likelihood_ratio = jnp.sum(carry.plan * eps / sigma**2, axis=(1, 2))
-            scores = returns - cfg.control_cost_weight * likelihood_ratio
-        weights = path_integral_weights(scores, cfg.temperature)
-        plan = jnp.clip(carry.plan + jnp.einsum("n,nha->ha", weights, eps), low, high)
-        carry = _MPPICarry(
-            plan=plan,
-            best_return=jnp.maximum(carry.best_return, returns.max()),
-            num_finite=carry.num_finite + jnp.isfinite(returns).sum(),
-        )
-        return carry, None
-
-    init = _MPPICarry(
-        plan=pstate.mean,
-        best_return=jnp.array(-jnp.inf, jnp.float32),
-        num_finite=jnp.array(0.0, jnp.float32),
-    )
-    final, _ = jax.lax.scan(iteration, init, iteration_keys)
+    final, _ = _iterate(cfg, low, high, terminal_value, pstate, step, state, iteration_keys)
     expected = _rollout.sequence_returns(
         step, state, final.plan[None], final_key, cfg.discount, terminal_value
     )[0]
