@@ -31,7 +31,16 @@ from jaxtyping import Array, Bool, Float, PRNGKeyArray
 from mbrlax.data.buffer import ReplayBuffer
 from mbrlax.envs.base import EnvState, JaxEnv, as_step_fn
 from mbrlax.envs.spec import EnvSpec
-from mbrlax.planners import CEM, DDP, ICEM, ILQR, MPPI, GradientShooting, RandomShooting
+from mbrlax.planners import (
+    CEM,
+    DDP,
+    ICEM,
+    ILQR,
+    MPPI,
+    Collocation,
+    GradientShooting,
+    RandomShooting,
+)
 from mbrlax.planners.base import Planner, PlannerState, StepFn
 
 
@@ -112,11 +121,14 @@ class MPCConfig:
     """Known-model MPC hyper-parameters.
 
     Attributes:
-        planner: the trajectory optimiser run at every step (any mbrlax planner; iLQR, DDP
-            and gradient shooting need a differentiable model, which every mbrlax JAX env is).
+        planner: the trajectory optimiser run at every step (any mbrlax planner; iLQR, DDP,
+            collocation and gradient shooting need a differentiable model, which every mbrlax
+            JAX env is).
     """
 
-    planner: CEM | ICEM | MPPI | RandomShooting | GradientShooting | ILQR | DDP = CEM()
+    planner: CEM | ICEM | MPPI | RandomShooting | GradientShooting | Collocation | ILQR | DDP = (
+        CEM()
+    )
 
 
 class MPCState(NamedTuple):

@@ -18,6 +18,7 @@ from mbrlax.planners._rollout import (
 )
 from mbrlax.planners.base import Planner, PlannerState, StepFn, TerminalValueFn
 from mbrlax.planners.cem import CEM
+from mbrlax.planners.collocation import Collocation, CollocationResult, collocation_optimize
 from mbrlax.planners.gradient_shooting import GradientShooting
 from mbrlax.planners.icem import ICEM, colored_noise
 from mbrlax.planners.ilqr import DDP, ILQR, ilqr_optimize
@@ -33,6 +34,8 @@ from mbrlax.planners.random_shooting import RandomShooting
 
 __all__ = [
     "CEM",
+    "Collocation",
+    "CollocationResult",
     "DDP",
     "ICEM",
     "ILQR",
@@ -45,6 +48,7 @@ __all__ = [
     "RandomShooting",
     "StepFn",
     "TerminalValueFn",
+    "collocation_optimize",
     "colored_noise",
     "differentiable_return",
     "finite_horizon_lqr",
