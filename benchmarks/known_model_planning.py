@@ -1,11 +1,18 @@
 """Decision-time planning with the true model: every planner in MPC on the JAX-native tasks.
 
-For each env and planner, one closed-loop episode (``mbrlax.agents.mpc.mpc_rollout``, compiled
-as a whole) from the env's reset state with a fixed seed: the episode return, milliseconds per
-action (the compiled episode's time over its steps) and compile time, as one table.
+For each env and planner, closed-loop episodes (``mbrlax.agents.mpc.mpc_rollout``, compiled
+as a whole, once per env and planner) from the env's reset state for several seeds: the mean
+and worst episode return, the success rate, milliseconds per action (best of the seeds'
+compiled episode time over its steps) and compile time, as one table. Then the iLQR speed
+target: one solve on the pendulum with horizon 50 and 20 iterations, against a float32
+matmul timed in the same process.
 
     python benchmarks/known_model_planning.py
     python benchmarks/known_model_planning.py --envs mbrlax/Pendulum-v0 --planners cem ilqr
+
+Success: swing-ups, upright for the whole last 50 steps (pendulum ``|theta| < 0.3``,
+cart-pole pole within 0.3 rad of upright, acrobot tip above 1.5 link lengths, 2 is the top);
+the bicycle, on the track (``|offset| <= half_width``) at every step.
 """
 
 from __future__ import annotations
@@ -14,10 +21,23 @@ import argparse
 import time
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 from mbrlax.agents.mpc import mpc_rollout
 from mbrlax.envs import make_jax_env
-from mbrlax.planners import CEM, ICEM, ILQR, MPPI, GradientShooting, RandomShooting
+from mbrlax.envs.base import as_step_fn
+from mbrlax.planners import (
+    CEM,
+    DDP,
+    ICEM,
+    ILQR,
+    MPPI,
+    Collocation,
+    GradientShooting,
+    RandomShooting,
+    ilqr_optimize,
+)
 
 # Horizon per env: about as long as a swing-up or a curve takes.
 HORIZONS = {
@@ -32,31 +52,89 @@ PLANNERS = {
     "icem": lambda h: ICEM(horizon=h),
     "mppi": lambda h: MPPI(horizon=h, noise_std=1.0),
     "gradient": lambda h: GradientShooting(horizon=h),
+    "colloc": lambda h: Collocation(horizon=h),
     # From a zero warm start a few plain Gauss-Newton steps stall on the swing-ups (cart-pole
     # 3.7 with 5 iterations and no damping); 10 iterations with damping 1.0 at the start work.
     "ilqr": lambda h: ILQR(horizon=h, iterations=10, regularization_init=1.0),
+    "ddp": lambda h: DDP(horizon=h, iterations=10, regularization_init=1.0),
 }
+TAIL = 50  # steps at the end of a swing-up episode that must all be upright
 
 
-def measure(env_id: str, planner_name: str, steps: int | None, seed: int) -> dict:
+def _wrap(angle: np.ndarray) -> np.ndarray:
+    return (angle + np.pi) % (2 * np.pi) - np.pi
+
+
+def success(env, env_id: str, states) -> bool:
+    """Whether one episode (``states`` with a leading time axis) did the task; see the top."""
+    if env_id == "mbrlax/Pendulum-v0":
+        return bool(np.all(np.abs(_wrap(np.asarray(states.theta[-TAIL:]))) < 0.3))
+    if env_id == "mbrlax/CartpoleSwingup-v0":  # theta = 0 hangs down
+        return bool(np.all(np.abs(_wrap(np.asarray(states.theta[-TAIL:]) - np.pi)) < 0.3))
+    if env_id == "mbrlax/AcrobotSwingup-v0":
+        th1, th2 = np.asarray(states.theta1[-TAIL:]), np.asarray(states.theta2[-TAIL:])
+        return bool(np.all(-np.cos(th1) - np.cos(th1 + th2) > 1.5))
+    if env_id == "mbrlax/BicycleTrack-v0":
+        xy = jnp.stack([states.x, states.y], axis=-1)
+        offsets = jax.vmap(lambda p: env.track.coordinates(p)[1])(xy)
+        return bool(np.all(np.abs(np.asarray(offsets)) <= env.track.half_width))
+    raise ValueError(f"no success criterion for {env_id!r}")
+
+
+def measure(env_id: str, planner_name: str, steps: int | None, seeds: list[int]) -> dict:
     env = make_jax_env(env_id)
     steps = steps or env.spec.max_episode_steps
     planner = PLANNERS[planner_name](HORIZONS[env_id]).build(*env.spec.action_bounds())
-    start, _ = env.reset(jax.random.key(seed))
-    key = jax.random.key(seed + 1)
     episode = jax.jit(lambda s, k: mpc_rollout(env, planner, s, k, steps))
+    start, _ = env.reset(jax.random.key(seeds[0]))
     t = time.perf_counter()
-    compiled = episode.lower(start, key).compile()
+    compiled = episode.lower(start, jax.random.key(0)).compile()
     compile_s = time.perf_counter() - t
-    t = time.perf_counter()
-    traj = jax.block_until_ready(compiled(start, key))
-    run_s = time.perf_counter() - t
+    returns, successes, run_s = [], [], []
+    for seed in seeds:
+        start, _ = env.reset(jax.random.key(seed))
+        t = time.perf_counter()
+        traj = jax.block_until_ready(compiled(start, jax.random.key(seed + 1000)))
+        run_s.append(time.perf_counter() - t)
+        returns.append(float(traj.episode_return))
+        successes.append(success(env, env_id, traj.states))
     return {
         "env": env_id,
         "planner": planner_name,
-        "return": float(traj.episode_return),
-        "ms_per_action": 1000 * run_s / steps,
+        "mean": float(np.mean(returns)),
+        "worst": float(np.min(returns)),
+        "success": f"{sum(successes)}/{len(seeds)}",
+        "ms_per_action": 1000 * min(run_s) / steps,
         "compile_s": compile_s,
+    }
+
+
+def ilqr_solve_speed(repeats: int = 50) -> dict:
+    """The issue's target: iLQR, pendulum, horizon 50, 20 iterations, ms per solve."""
+    env = make_jax_env("mbrlax/Pendulum-v0")
+    low, high = env.spec.action_bounds()
+    cfg = ILQR(horizon=50, iterations=20)
+    state, _ = env.reset(jax.random.key(0))
+    solve = jax.jit(lambda s, a, k: ilqr_optimize(cfg, as_step_fn(env), s, a, k, low, high).actions)
+    args = (state, jnp.zeros((50, 1)), jax.random.key(1))
+    matmul = jax.jit(lambda x: x @ x)
+    x = jnp.ones((512, 512), jnp.float32)
+
+    def best(fn, *a) -> float:
+        jax.block_until_ready(fn(*a))
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            jax.block_until_ready(fn(*a))
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    solve_s, matmul_s = best(solve, *args), best(matmul, x)
+    return {
+        "ms_per_solve": 1000 * solve_s,
+        "matmul_ms": 1000 * matmul_s,
+        "gflops": 2 * 512**3 / matmul_s / 1e9,
+        "solve_in_matmuls": solve_s / matmul_s,
     }
 
 
@@ -65,19 +143,33 @@ def main() -> None:
     parser.add_argument("--envs", nargs="+", default=list(HORIZONS))
     parser.add_argument("--planners", nargs="+", default=list(PLANNERS), choices=list(PLANNERS))
     parser.add_argument("--steps", type=int, default=None, help="default: the env's episode")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=3, help="episodes per env and planner")
+    parser.add_argument("--skip-ilqr-speed", action="store_true")
     args = parser.parse_args()
-    print(f"{'env':28s} {'planner':9s} {'return':>9s} {'ms/action':>10s} {'compile s':>9s}")
     for env_id in args.envs:
         if env_id not in HORIZONS:
             parser.error(f"unknown env {env_id!r}; choose from {', '.join(HORIZONS)}")
+    seeds = list(range(args.seeds))
+    print(f"{len(seeds)} seeds per row; success as in the script's docstring")
+    print(
+        f"{'env':26s} {'planner':9s} {'mean':>8s} {'worst':>8s} {'success':>7s} "
+        f"{'ms/action':>9s} {'compile s':>9s}"
+    )
+    for env_id in args.envs:
         for name in args.planners:
-            r = measure(env_id, name, args.steps, args.seed)
+            r = measure(env_id, name, args.steps, seeds)
             print(
-                f"{env_id:28s} {name:9s} {r['return']:9.1f} {r['ms_per_action']:10.2f} "
-                f"{r['compile_s']:9.1f}",
+                f"{env_id:26s} {name:9s} {r['mean']:8.1f} {r['worst']:8.1f} {r['success']:>7s} "
+                f"{r['ms_per_action']:9.2f} {r['compile_s']:9.1f}",
                 flush=True,
             )
+    if not args.skip_ilqr_speed:
+        r = ilqr_solve_speed()
+        print(
+            f"\niLQR solve, pendulum, horizon 50, 20 iterations: {r['ms_per_solve']:.2f} ms "
+            f"(target 1.4 ms) = {r['solve_in_matmuls']:.1f} x a 512^3 float32 matmul "
+            f"({r['matmul_ms']:.2f} ms, {r['gflops']:.0f} GFLOP/s) in the same process"
+        )
 
 
 if __name__ == "__main__":
