@@ -59,9 +59,22 @@ class Run:
 
     @property
     def evals(self) -> tuple[Float[np.ndarray, " E"], Float[np.ndarray, " E"]]:
-        """``(env_steps [E], eval_return [E])`` of the E rows with a finite eval return."""
+        """``(env_steps [E], eval_return [E])`` of the E rows with a finite eval return.
+
+        A run without any evaluation (``--eval-episodes 0``, as known-model MPC runs by
+        default: its training episodes already show the controller) gives its training
+        returns instead; see :attr:`evaluated`.
+        """
+        if not self.evaluated:
+            ok = np.isfinite(self.train_return)
+            return self.env_steps[ok], self.train_return[ok]
         ok = np.isfinite(self.eval_return)
         return self.env_steps[ok], self.eval_return[ok]
+
+    @property
+    def evaluated(self) -> bool:
+        """Whether any row has a finite eval return (else :attr:`evals` are train returns)."""
+        return bool(np.isfinite(self.eval_return).any())
 
 
 def is_run_dir(path: str | Path) -> bool:

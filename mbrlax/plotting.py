@@ -31,7 +31,8 @@ def plot_learning_curves(
         label = f"{algo} on {env}"
         if len(runs) == 1:
             run = runs[0]
-            ax.plot(run.env_steps, run.train_return, color=color, alpha=0.25, lw=1)
+            if run.evaluated:  # else evals are the training episodes themselves
+                ax.plot(run.env_steps, run.train_return, color=color, alpha=0.25, lw=1)
             ax.plot(*run.evals, color=color, lw=1.2, marker="o", ms=3, label=f"{label} (1 run)")
             continue
         for run in runs:
@@ -43,13 +44,16 @@ def plot_learning_curves(
         ax.plot(
             stats.env_steps, stats.mean, color=color, lw=2.2, label=f"{label} ({len(runs)} seeds)"
         )
-    if any(len(runs) == 1 for runs in groups.values()):
+    all_runs = [run for runs in groups.values() for run in runs]
+    if any(len(runs) == 1 and runs[0].evaluated for runs in groups.values()):
         ax.plot([], [], color="gray", alpha=0.3, label="train episodes (faded)")
     if any(len(runs) > 1 for runs in groups.values()):
         ax.plot([], [], color="gray", alpha=0.3, lw=0.8, label="single seeds (thin)")
         default_title = "Learning curves (eval return; mean ± 1 s.e. over seeds)"
     else:
         default_title = "Learning curve (eval return, mean over eval episodes)"
+    if not any(run.evaluated for run in all_runs):
+        default_title = "Episode returns (no evaluation episodes: the training episodes)"
     ax.set_xlabel("environment steps")
     ax.set_ylabel("episode return")
     ax.set_title(title or default_title)

@@ -97,6 +97,12 @@ def test_known_model_agent_swings_up_gymnasium_pendulum_through_its_jax_twin(tmp
     assert result.rows[0]["train_return"] > -400
     assert not (tmp_path / "r" / "final_model.eqx").exists()  # nothing was learned
     assert min(evaluate(tmp_path / "r", episodes=2)) > -400
+    # No evaluation episodes: plots and comparisons show the training episodes.
+    from mbrlax.compare import load_run
+
+    run_ = load_run(tmp_path / "r")
+    assert not run_.evaluated
+    np.testing.assert_array_equal(run_.evals[1], [result.rows[0]["train_return"]])
 
 
 def test_known_model_agent_resumes_exactly_from_a_mid_episode_checkpoint(tmp_path):
