@@ -57,8 +57,8 @@ PLANNERS = {
     "colloc": lambda h: Collocation(horizon=h),
     # From a zero warm start a few plain Gauss-Newton steps stall on the swing-ups (cart-pole
     # 3.7 with 5 iterations and no damping); 10 iterations with damping 1.0 at the start work.
-    "ilqr": lambda h: ILQR(horizon=h, iterations=10, regularization_init=1.0),
-    "ddp": lambda h: DDP(horizon=h, iterations=10, regularization_init=1.0),
+    "ilqr": lambda h, damping=1.0: ILQR(horizon=h, iterations=10, regularization_init=damping),
+    "ddp": lambda h, damping=1.0: DDP(horizon=h, iterations=10, regularization_init=damping),
 }
 TAIL = 50  # steps at the end of a swing-up episode that must all be upright
 EDGE = 0.05  # m outside the track's edge that still counts as on it
@@ -84,10 +84,21 @@ def success(env, env_id: str, states) -> bool:
     raise ValueError(f"no success criterion for {env_id!r}")
 
 
-def measure(env_id: str, planner_name: str, steps: int | None, seeds: list[int]) -> dict:
+def measure(
+    env_id: str,
+    planner_name: str,
+    steps: int | None,
+    seeds: list[int],
+    horizon: int | None = None,
+    damping: float | None = None,
+) -> dict:
     env = make_jax_env(env_id)
     steps = steps or env.spec.max_episode_steps
-    planner = PLANNERS[planner_name](HORIZONS[env_id]).build(*env.spec.action_bounds())
+    make = PLANNERS[planner_name]
+    h = horizon or HORIZONS[env_id]
+    damped = damping is not None and planner_name in ("ilqr", "ddp")
+    config = make(h, damping) if damped else make(h)
+    planner = config.build(*env.spec.action_bounds())
     episode = jax.jit(lambda s, k: mpc_rollout(env, planner, s, k, steps))
     start, _ = env.reset(jax.random.key(seeds[0]))
     t = time.perf_counter()
@@ -147,6 +158,10 @@ def main() -> None:
     parser.add_argument("--planners", nargs="+", default=list(PLANNERS), choices=list(PLANNERS))
     parser.add_argument("--steps", type=int, default=None, help="default: the env's episode")
     parser.add_argument("--seeds", type=int, default=3, help="episodes per env and planner")
+    parser.add_argument("--horizon", type=int, default=None, help="default: per env, above")
+    parser.add_argument(
+        "--ilqr-damping", type=float, default=None, help="iLQR/DDP regularization_init (1.0)"
+    )
     parser.add_argument("--skip-ilqr-speed", action="store_true")
     args = parser.parse_args()
     for env_id in args.envs:
@@ -160,7 +175,7 @@ def main() -> None:
     )
     for env_id in args.envs:
         for name in args.planners:
-            r = measure(env_id, name, args.steps, seeds)
+            r = measure(env_id, name, args.steps, seeds, args.horizon, args.ilqr_damping)
             print(
                 f"{env_id:26s} {name:9s} {r['mean']:8.1f} {r['worst']:8.1f} {r['success']:>7s} "
                 f"{r['ms_per_action']:9.2f} {r['compile_s']:9.1f}",
