@@ -230,3 +230,15 @@ def test_small_cholesky_and_solve_match_numpy(dim):
         # Not positive definite: NaN somewhere, which the backward pass rejects.
         indefinite = m - 2 * np.linalg.eigvalsh(m).max() * np.eye(dim)
         assert not np.all(np.isfinite(np.asarray(_cholesky(jnp.asarray(indefinite)))))
+
+
+@pytest.mark.parametrize("config", [ILQR, DDP])
+def test_tight_bounds_on_a_nonlinear_problem(config):
+    """Torque +-0.5 cannot lift the pendulum: the optimum pumps at the bounds."""
+    env, step, start = _pendulum()
+    low, high = np.array([-0.5], np.float32), np.array([0.5], np.float32)
+    result = _solve(config(horizon=30, iterations=15), step, start, low, high)
+    actions, returns = np.asarray(result.actions), np.asarray(result.returns)
+    assert np.all(actions >= low) and np.all(actions <= high)
+    assert np.isclose(actions, low).sum() + np.isclose(actions, high).sum() >= 10
+    assert np.all(np.diff(returns) >= 0) and returns[-1] > returns[0]
