@@ -1,0 +1,355 @@
+"""Tabular Dyna-Q and Dyna-Q+ (Sutton & Barto, *Reinforcement Learning* 2nd ed., section 8.2-8.3).
+
+Tabular Dyna-Q (the box on p. 164): after each real step ``(S, A, R, S')``
+
+1. direct RL: ``Q(S, A) += alpha [R + gamma max_a Q(S', a) - Q(S, A)]`` (Q-learning);
+2. model learning: ``Model(S, A) <- (R, S')`` (deterministic, last seen);
+3. planning, ``n`` times: draw a previously seen ``(S, A)`` uniformly at random and apply the
+   same Q-learning update to the model's ``(R, S')``.
+
+With ``planning_steps = 0`` it is one-step tabular Q-learning. Dyna-Q+ (section 8.3) adds
+``kappa sqrt(tau)`` to the modelled reward in planning, ``tau`` the number of real steps since
+``(S, A)`` was last tried, and (the book's footnote) lets planning consider the actions never
+tried from a visited state, modelled as leading back to that state with reward 0.
+
+Actions are epsilon-greedy with ties broken at random, which matters early on when the whole Q
+table is 0: a fixed tie-break (``argmax``) walks into walls and the curves of Figure 8.2 change.
+
+Everything is pure JAX: a whole run is one :func:`jax.lax.scan` over episodes of
+:func:`jax.lax.while_loop` steps, a function of one key, so ``jax.vmap`` over keys runs many
+independent runs as one compiled computation (see ``benchmarks/dyna_maze.py``). Terminal states
+are never acted from, so their Q values stay 0 and bootstrapping from them adds nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
+
+from mbrlax.envs.maze import Maze, MazeState
+
+
+@dataclasses.dataclass(frozen=True)
+class DynaQ:
+    """Hyperparameters of tabular Dyna-Q / Dyna-Q+ (defaults: Example 8.1 with ``n = 5``).
+
+    Attributes:
+        alpha: step size of the Q-learning updates, in ``(0, 1]``.
+        gamma: discount in ``[0, 1]``.
+        epsilon: probability of a uniformly random action, in ``[0, 1]``.
+        planning_steps: ``n``, model updates per real step; 0 is plain Q-learning.
+        kappa: Dyna-Q+ exploration bonus weight (``kappa sqrt(tau)`` added in planning);
+            0 (the default) is plain Dyna-Q.
+        max_episode_steps: real steps after which an episode is cut off (it bounds the
+            ``while_loop``; the cut-off episode is reported with this many steps).
+    """
+
+    alpha: float = 0.1
+    gamma: float = 0.95
+    epsilon: float = 0.1
+    planning_steps: int = 5
+    kappa: float = 0.0
+    max_episode_steps: int = 10_000
+
+    def __post_init__(self) -> None:
+        if not 0 < self.alpha <= 1:
+            raise ValueError(f"DynaQ.alpha must be in (0, 1], got {self.alpha!r}.")
+        if not 0 <= self.gamma <= 1:
+            raise ValueError(f"DynaQ.gamma must be in [0, 1], got {self.gamma!r}.")
+        if not 0 <= self.epsilon <= 1:
+            raise ValueError(f"DynaQ.epsilon must be in [0, 1], got {self.epsilon!r}.")
+        if not (isinstance(self.planning_steps, int) and self.planning_steps >= 0):
+            raise ValueError(
+                f"DynaQ.planning_steps must be an int >= 0, got {self.planning_steps!r}."
+            )
+        if not self.kappa >= 0:
+            raise ValueError(f"DynaQ.kappa must be >= 0 (0 is plain Dyna-Q), got {self.kappa!r}.")
+        if not (isinstance(self.max_episode_steps, int) and self.max_episode_steps >= 1):
+            raise ValueError(
+                f"DynaQ.max_episode_steps must be an int >= 1, got {self.max_episode_steps!r}."
+            )
+
+
+class DynaQState(NamedTuple):
+    """The agent: value table, deterministic model and the bookkeeping of Dyna-Q+.
+
+    Attributes:
+        q: ``[S, A]`` action values.
+        model_next: ``[S, A]`` int32, the last next state seen after ``(s, a)``.
+        model_reward: ``[S, A]`` the last reward seen after ``(s, a)``.
+        seen: ``[S, A]`` whether ``(s, a)`` is in the model (may be drawn in planning).
+        seen_pairs: ``[S A]`` int32, the flat indices ``s A + a`` of the seen pairs in the
+            order they entered the model, in the first ``num_seen`` entries: planning draws
+            one of those uniformly with a single ``randint``, far cheaper than a categorical
+            over all ``[S, A]`` per update.
+        num_seen: ``[]`` int32, the number of seen pairs.
+        last_tried: ``[S, A]`` int32, the real step at which ``(s, a)`` was last taken.
+        step: ``[]`` int32, real steps taken so far (over all episodes).
+    """
+
+    q: Float[Array, "S A"]
+    model_next: Int[Array, "S A"]
+    model_reward: Float[Array, "S A"]
+    seen: Bool[Array, "S A"]
+    seen_pairs: Int[Array, " SA"]
+    num_seen: Int[Array, ""]
+    last_tried: Int[Array, "S A"]
+    step: Int[Array, ""]
+
+
+def init(num_states: int, num_actions: int) -> DynaQState:
+    """An agent knowing nothing: ``Q = 0``, empty model, every table ``[S, A]``."""
+    shape = (num_states, num_actions)
+    return DynaQState(
+        q=jnp.zeros(shape, jnp.float32),
+        model_next=jnp.zeros(shape, jnp.int32),
+        model_reward=jnp.zeros(shape, jnp.float32),
+        seen=jnp.zeros(shape, bool),
+        seen_pairs=jnp.zeros(num_states * num_actions, jnp.int32),
+        num_seen=jnp.int32(0),
+        last_tried=jnp.zeros(shape, jnp.int32),
+        step=jnp.int32(0),
+    )
+
+
+def greedy_action(q_row: Float[Array, " A"], key: PRNGKeyArray) -> Int[Array, ""]:
+    """An action of highest value, uniformly at random among ties."""
+    logits = jnp.where(q_row == q_row.max(), 0.0, -jnp.inf)
+    return jax.random.categorical(key, logits).astype(jnp.int32)
+
+
+def epsilon_greedy(q_row: Float[Array, " A"], epsilon: float, key: PRNGKeyArray) -> Int[Array, ""]:
+    """With probability ``epsilon`` a uniform action, otherwise :func:`greedy_action`."""
+    explore_key, random_key, greedy_key = jax.random.split(key, 3)
+    random_action = jax.random.randint(random_key, (), 0, q_row.shape[0], dtype=jnp.int32)
+    explore = jax.random.uniform(explore_key) < epsilon
+    return jnp.where(explore, random_action, greedy_action(q_row, greedy_key))
+
+
+def q_learning_update(
+    q: Float[Array, "S A"],
+    s: Int[Array, ""],
+    a: Int[Array, ""],
+    r: Float[Array, ""],
+    s_next: Int[Array, ""],
+    terminated: Bool[Array, ""],
+    alpha: float,
+    gamma: float,
+) -> Float[Array, "S A"]:
+    """``Q(s, a) += alpha [r + gamma max_a' Q(s', a') (1 - terminated) - Q(s, a)]``; ``[S, A]``."""
+    bootstrap = jnp.where(terminated, 0.0, q[s_next].max())
+    target = r + gamma * bootstrap
+    return q.at[s, a].add(alpha * (target - q[s, a]))
+
+
+def update_model(
+    config: DynaQ,
+    agent: DynaQState,
+    s: Int[Array, ""],
+    a: Int[Array, ""],
+    r: Float[Array, ""],
+    s_next: Int[Array, ""],
+) -> DynaQState:
+    """Record ``Model(s, a) <- (r, s')`` and that ``(s, a)`` was tried at ``agent.step``.
+
+    For Dyna-Q+ (``kappa > 0``), a state seen for the first time also gets its other actions
+    into the model as leading back to ``s`` with reward 0 (the book's footnote on p. 168).
+    """
+    num_actions = agent.q.shape[1]
+    model_next, model_reward = agent.model_next, agent.model_reward
+    seen, seen_pairs, num_seen = agent.seen, agent.seen_pairs, agent.num_seen
+    if config.kappa > 0:
+        # A new state's actions all enter the model at once, so (s, a) is then already seen.
+        new_state = ~seen[s].any()
+        model_next = model_next.at[s].set(jnp.where(new_state, s, model_next[s]))
+        model_reward = model_reward.at[s].set(jnp.where(new_state, 0.0, model_reward[s]))
+        seen = seen.at[s].set(True)
+        pairs = s * num_actions + jnp.arange(num_actions, dtype=jnp.int32)
+        appended = jax.lax.dynamic_update_slice(seen_pairs, pairs, (num_seen,))
+        seen_pairs = jnp.where(new_state, appended, seen_pairs)
+        num_seen = num_seen + jnp.where(new_state, num_actions, 0)
+    new_pair = ~seen[s, a]
+    size = seen_pairs.shape[0]
+    seen_pairs = seen_pairs.at[jnp.where(new_pair, num_seen, size)].set(
+        s * num_actions + a, mode="drop"
+    )
+    return agent._replace(
+        model_next=model_next.at[s, a].set(s_next),
+        model_reward=model_reward.at[s, a].set(r),
+        seen=seen.at[s, a].set(True),
+        seen_pairs=seen_pairs,
+        num_seen=num_seen + new_pair.astype(jnp.int32),
+        last_tried=agent.last_tried.at[s, a].set(agent.step),
+    )
+
+
+def plan(config: DynaQ, agent: DynaQState, key: PRNGKeyArray) -> DynaQState:
+    """``planning_steps`` Q-learning updates on ``(s, a)`` drawn uniformly from the model.
+
+    The agent must have seen at least one ``(s, a)``.
+    """
+    num_actions = agent.q.shape[1]
+    draws = jax.random.randint(key, (config.planning_steps,), 0, agent.num_seen)
+    indices = agent.seen_pairs[draws]
+
+    def one_update(i: Int[Array, ""], q: Float[Array, "S A"]) -> Float[Array, "S A"]:
+        s, a = indices[i] // num_actions, indices[i] % num_actions
+        r = agent.model_reward[s, a]
+        if config.kappa > 0:
+            tau = (agent.step - agent.last_tried[s, a]).astype(jnp.float32)
+            r = r + config.kappa * jnp.sqrt(tau)
+        s_next = agent.model_next[s, a]
+        return q_learning_update(q, s, a, r, s_next, jnp.array(False), config.alpha, config.gamma)
+
+    return agent._replace(q=jax.lax.fori_loop(0, config.planning_steps, one_update, agent.q))
+
+
+def learn(
+    config: DynaQ,
+    agent: DynaQState,
+    s: Int[Array, ""],
+    a: Int[Array, ""],
+    r: Float[Array, ""],
+    s_next: Int[Array, ""],
+    terminated: Bool[Array, ""],
+    key: PRNGKeyArray,
+) -> DynaQState:
+    """One real step of tabular Dyna-Q: direct Q-learning, model learning, then planning."""
+    q = q_learning_update(agent.q, s, a, r, s_next, terminated, config.alpha, config.gamma)
+    agent = update_model(config, agent._replace(q=q), s, a, r, s_next)
+    if config.planning_steps > 0:
+        agent = plan(config, agent, key)
+    return agent._replace(step=agent.step + 1)
+
+
+class _StepCarry(NamedTuple):
+    agent: DynaQState
+    env_state: MazeState
+    key: PRNGKeyArray
+
+
+def _real_step(
+    config: DynaQ, maze: Maze, carry: _StepCarry
+) -> tuple[_StepCarry, Float[Array, ""], Bool[Array, ""]]:
+    """Act epsilon-greedily, step the maze, learn; returns ``(carry, reward, terminated)``."""
+    key, act_key, plan_key = jax.random.split(carry.key, 3)
+    s = maze.observe(carry.env_state)
+    a = epsilon_greedy(carry.agent.q[s], config.epsilon, act_key)
+    out = maze.step(carry.env_state, a)
+    agent = learn(config, carry.agent, s, a, out.reward, out.obs, out.terminated, plan_key)
+    return _StepCarry(agent, out.state, key), out.reward, out.terminated
+
+
+class _EpisodeCarry(NamedTuple):
+    step: _StepCarry
+    steps: Int[Array, ""]
+    done: Bool[Array, ""]
+
+
+def run_episode(
+    config: DynaQ, maze: Maze, agent: DynaQState, env_state: MazeState, key: PRNGKeyArray
+) -> tuple[DynaQState, MazeState, Int[Array, ""]]:
+    """One episode from the start cell (the maze's clock goes on from ``env_state``).
+
+    Returns ``(agent, env_state, steps [])``; the episode ends at the goal or after
+    ``config.max_episode_steps`` real steps.
+    """
+    env_state, _ = maze.restart(env_state)
+
+    def cond(carry: _EpisodeCarry) -> Bool[Array, ""]:
+        return ~carry.done & (carry.steps < config.max_episode_steps)
+
+    def body(carry: _EpisodeCarry) -> _EpisodeCarry:
+        step, _, terminated = _real_step(config, maze, carry.step)
+        return _EpisodeCarry(step, carry.steps + 1, terminated)
+
+    start = _EpisodeCarry(_StepCarry(agent, env_state, key), jnp.int32(0), jnp.array(False))
+    end = jax.lax.while_loop(cond, body, start)
+    return end.step.agent, end.step.env_state, end.steps
+
+
+def train_episodes(
+    config: DynaQ, maze: Maze, key: PRNGKeyArray, num_episodes: int
+) -> tuple[DynaQState, Int[Array, " E"]]:
+    """A fresh agent run for ``num_episodes`` episodes; ``(agent, steps_per_episode [E])``.
+
+    Jittable with ``config``, ``maze`` and ``num_episodes`` static; ``vmap`` over ``key``.
+    """
+    env_state, _ = maze.reset(key)
+    agent = init(maze.num_states, maze.num_actions)
+
+    def episode(
+        carry: tuple[DynaQState, MazeState], key: PRNGKeyArray
+    ) -> tuple[tuple[DynaQState, MazeState], Int[Array, ""]]:
+        agent, env_state, steps = run_episode(config, maze, *carry, key)
+        return (agent, env_state), steps
+
+    (agent, _), steps = jax.lax.scan(
+        episode, (agent, env_state), jax.random.split(key, num_episodes)
+    )
+    return agent, steps
+
+
+def run_episodes(
+    config: DynaQ, maze: Maze, key: PRNGKeyArray, num_episodes: int
+) -> Int[Array, " E"]:
+    """Steps per episode ``[E]`` of a fresh agent (Figure 8.2's curves, one run)."""
+    return train_episodes(config, maze, key, num_episodes)[1]
+
+
+def run_steps(
+    config: DynaQ, maze: Maze, key: PRNGKeyArray, num_steps: int
+) -> tuple[DynaQState, Float[Array, " T"]]:
+    """A fresh agent run for ``num_steps`` real steps, restarting at each goal.
+
+    Returns ``(agent, cumulative_reward [T])``, the curves of Figures 8.4 and 8.5; episodes
+    are not cut off (``max_episode_steps`` is unused).
+    """
+    env_state, _ = maze.reset(key)
+    agent = init(maze.num_states, maze.num_actions)
+
+    def step(
+        carry: tuple[_StepCarry, Float[Array, ""]], _: None
+    ) -> tuple[tuple[_StepCarry, Float[Array, ""]], Float[Array, ""]]:
+        step_carry, total = carry
+        step_carry, reward, terminated = _real_step(config, maze, step_carry)
+        restarted, _ = maze.restart(step_carry.env_state)
+        env_state = jax.tree.map(
+            lambda new, old: jnp.where(terminated, new, old), restarted, step_carry.env_state
+        )
+        total = total + reward
+        return (step_carry._replace(env_state=env_state), total), total
+
+    start = (_StepCarry(agent, env_state, key), jnp.float32(0.0))
+    (end, _), cumulative = jax.lax.scan(step, start, None, length=num_steps)
+    return end.agent, cumulative
+
+
+def greedy_path_length(
+    maze: Maze, q: Float[Array, "S A"], max_steps: int = 100, after_change: bool = False
+) -> Int[Array, ""]:
+    """Steps the greedy policy of ``q`` (ties to the first action) takes from start to goal.
+
+    ``max_steps`` if it does not get there within ``max_steps`` (e.g. it loops). Uses the
+    walls before the change, or after it with ``after_change``.
+    """
+    clock = jnp.int32(maze.change_at if after_change and maze.change_at is not None else 0)
+    env_state = MazeState(jnp.int32(maze.cell_index(maze.start)), clock)
+
+    def cond(carry: tuple[MazeState, Int[Array, ""], Bool[Array, ""]]) -> Bool[Array, ""]:
+        _, steps, done = carry
+        return ~done & (steps < max_steps)
+
+    def body(
+        carry: tuple[MazeState, Int[Array, ""], Bool[Array, ""]],
+    ) -> tuple[MazeState, Int[Array, ""], Bool[Array, ""]]:
+        state, steps, _ = carry
+        out = maze.step(state, jnp.argmax(q[state.cell]).astype(jnp.int32))
+        return out.state._replace(clock=clock), steps + 1, out.terminated
+
+    _, steps, _ = jax.lax.while_loop(cond, body, (env_state, jnp.int32(0), jnp.array(False)))
+    return steps

@@ -1,0 +1,216 @@
+"""Tests of the chapter-8 mazes (`mbrlax.envs.maze`) and tabular Dyna-Q (`mbrlax.agents.dyna`)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mbrlax.agents import dyna
+from mbrlax.agents.dyna import DynaQ
+from mbrlax.envs.maze import (
+    MOVES,
+    Maze,
+    MazeState,
+    blocking_maze,
+    dyna_maze,
+    shortcut_maze,
+    shortest_path_length,
+)
+
+UP, DOWN, RIGHT, LEFT = range(4)
+
+
+def _state(maze: Maze, cell: tuple[int, int], clock: int = 0) -> MazeState:
+    return MazeState(jnp.int32(maze.cell_index(cell)), jnp.int32(clock))
+
+
+def test_dyna_maze_shortest_path_is_14():
+    maze = dyna_maze()
+    assert shortest_path_length(maze.wall_grid(), maze.start, maze.goal) == 14
+
+
+def test_optimal_action_sequence_reaches_goal_in_14_steps():
+    maze = dyna_maze()
+    # Figure 8.2: down under the wall in column 2, right to (4, 4) below (4, 5)'s wall, up one,
+    # right along row 3 under the wall in column 7, up column 8 to G: 2 + 4 + 1 + 4 + 3 = 14.
+    actions = [DOWN] * 2 + [RIGHT] * 4 + [UP] + [RIGHT] * 4 + [UP] * 3
+    state, obs = maze.reset(jax.random.key(0))
+    assert int(obs) == maze.cell_index(maze.start)
+    step = jax.jit(maze.step)
+    for t, action in enumerate(actions[:-1]):
+        out = step(state, jnp.int32(action))
+        assert not bool(out.terminated), f"ended early at step {t + 1}"
+        assert float(out.reward) == 0.0
+        assert int(out.state.cell) != int(state.cell), f"step {t + 1} hit a wall"
+        state = out.state
+    out = step(state, jnp.int32(actions[-1]))
+    assert len(actions) == shortest_path_length(maze.wall_grid(), maze.start, maze.goal)
+    assert bool(out.terminated) and float(out.reward) == 1.0
+    assert int(out.obs) == maze.cell_index(maze.goal)
+    assert int(out.state.clock) == len(actions)
+
+
+@pytest.mark.parametrize(
+    ("cell", "action"),
+    [
+        ((2, 1), RIGHT),
+        ((0, 6), RIGHT),
+        ((3, 5), DOWN),
+        ((0, 0), UP),
+        ((5, 8), DOWN),
+        ((2, 0), LEFT),
+    ],
+)
+def test_walls_and_border_block(cell, action):
+    maze = dyna_maze()
+    out = maze.step(_state(maze, cell), jnp.int32(action))
+    assert int(out.state.cell) == maze.cell_index(cell)
+    assert not bool(out.terminated) and float(out.reward) == 0.0
+
+
+def test_transition_tables_match_step():
+    maze = dyna_maze()
+    nxt, reward, terminal = maze.transition_tables()
+    cells = jnp.arange(maze.num_states, dtype=jnp.int32)
+
+    def row(cell):
+        state = MazeState(cell, jnp.int32(0))
+        return jax.vmap(lambda a: maze.step(state, a).state.cell)(jnp.arange(4, dtype=jnp.int32))
+
+    np.testing.assert_array_equal(np.asarray(jax.vmap(row)(cells)), nxt)
+    open_cells = ~maze.wall_grid().ravel() & ~terminal
+    assert terminal.sum() == 1 and reward[open_cells].sum() == 1  # G is entered from (1, 8) only
+    assert len(MOVES) == 4
+
+
+@pytest.mark.parametrize(
+    ("make", "before", "after"),
+    [(blocking_maze, (10, 16), True), (shortcut_maze, (16, 10), False)],
+)
+def test_changing_walls_switch_exactly_at_change_at(make, before, after):
+    maze = make(change_at=7)
+    assert shortest_path_length(maze.wall_grid(), maze.start, maze.goal) == before[0]
+    assert shortest_path_length(maze.wall_grid(True), maze.start, maze.goal) == before[1]
+    # (3, 8) is the right-hand gap of the blocking maze, the shortcut of the shortcut maze.
+    below_gap = maze.cell_index((4, 8))
+    for clock, open_gap in [(0, after), (6, after), (7, not after), (1000, not after)]:
+        out = maze.step(MazeState(jnp.int32(below_gap), jnp.int32(clock)), jnp.int32(UP))
+        moved = int(out.state.cell) != below_gap
+        assert moved == open_gap, f"clock {clock}"
+        assert int(out.state.clock) == clock + 1
+
+
+def test_restart_keeps_the_clock_and_reset_zeroes_it():
+    maze = blocking_maze()
+    state = _state(maze, (0, 0), clock=1234)
+    restarted, obs = maze.restart(state)
+    assert int(obs) == maze.cell_index(maze.start) and int(restarted.clock) == 1234
+    fresh, _ = maze.reset(jax.random.key(3))
+    assert int(fresh.clock) == 0
+
+
+def test_maze_rejects_bad_layouts():
+    with pytest.raises(ValueError, match="walls_after and Maze.change_at"):
+        Maze(rows=2, cols=2, start=(0, 0), goal=(1, 1), walls=(), change_at=3)
+    with pytest.raises(ValueError, match="off the"):
+        Maze(rows=2, cols=2, start=(0, 0), goal=(2, 1), walls=())
+    with pytest.raises(ValueError, match="must not be walls"):
+        Maze(rows=2, cols=2, start=(0, 0), goal=(1, 1), walls=((1, 1),))
+    with pytest.raises(ValueError, match="planning_steps"):
+        DynaQ(planning_steps=-1)
+
+
+def _q_value_iteration(maze: Maze, gamma: float, sweeps: int = 500) -> np.ndarray:
+    nxt, reward, terminal = maze.transition_tables()
+    q = np.zeros(nxt.shape)
+    for _ in range(sweeps):
+        q = reward + gamma * np.where(terminal[nxt], 0.0, q.max(axis=1)[nxt])
+    q[terminal] = 0.0
+    return q
+
+
+def test_q_learning_on_a_chain_converges_to_value_iteration():
+    # A 1 x 5 corridor is a 5-state chain; up and down stay in place.
+    chain = Maze(rows=1, cols=5, start=(0, 0), goal=(0, 4), walls=(), name="Chain")
+    config = DynaQ(alpha=0.5, gamma=0.9, epsilon=1.0, planning_steps=0)
+    agent, steps = jax.jit(dyna.train_episodes, static_argnums=(0, 1, 3))(
+        config, chain, jax.random.key(0), 300
+    )
+    expected = _q_value_iteration(chain, config.gamma)
+    np.testing.assert_allclose(np.asarray(agent.q), expected, atol=1e-3)
+    assert int(agent.step) == int(steps.sum())
+
+
+def test_planning_with_a_known_model_converges_without_more_real_steps():
+    # One episode of Dyna-Q with many planning steps: the model of the chain is complete after
+    # the random walk, so planning alone brings Q to the value-iteration fixed point.
+    chain = Maze(rows=1, cols=4, start=(0, 0), goal=(0, 3), walls=(), name="Chain")
+    config = DynaQ(alpha=0.5, gamma=0.9, epsilon=1.0, planning_steps=2000)
+    agent, _ = dyna.train_episodes(config, chain, jax.random.key(1), 3)
+    assert bool(agent.seen[:3].all())
+    assert int(agent.num_seen) == 12
+    np.testing.assert_allclose(
+        np.asarray(agent.q), _q_value_iteration(chain, config.gamma), atol=1e-3
+    )
+
+
+@pytest.fixture(scope="module")
+def fig_8_2_runs():
+    """Ten runs of 5 episodes on the Dyna maze for n = 0 and n = 50: (agents, steps [10, 5])."""
+    maze = dyna_maze()
+    keys = jax.random.split(jax.random.key(1), 10)
+    runs = {}
+    for n in (0, 50):
+        config = DynaQ(planning_steps=n)
+        runs[n] = jax.jit(jax.vmap(lambda k, c=config: dyna.train_episodes(c, maze, k, 5)))(keys)
+    return maze, runs
+
+
+def test_dyna_q_with_50_planning_steps_finds_the_shortest_path(fig_8_2_runs):
+    maze, runs = fig_8_2_runs
+    agents, steps = runs[50]
+    greedy = np.asarray(jax.vmap(lambda q: dyna.greedy_path_length(maze, q))(agents.q))
+    assert (greedy <= 18).all(), greedy  # every greedy policy reaches G, near-optimally
+    assert (greedy == 14).sum() >= 5, greedy
+    assert np.asarray(steps)[:, 2:].mean() < 25  # the book: ~16 steps from episode 3 on
+
+
+def test_planning_speeds_up_learning(fig_8_2_runs):
+    _, runs = fig_8_2_runs
+    steps_q, steps_dyna = np.asarray(runs[0][1]), np.asarray(runs[50][1])
+    # Same keys and no reward before G: the first episode is the same for every n (the book).
+    np.testing.assert_array_equal(steps_q[:, 0], steps_dyna[:, 0])
+    assert steps_dyna[:, 1].mean() * 5 < steps_q[:, 1].mean()
+
+
+def test_dyna_q_plus_reacts_to_the_blocked_path():
+    maze = blocking_maze(change_at=1000)
+    runs = {}
+    for kappa in (0.0, 1e-3):
+        config = DynaQ(alpha=1.0, planning_steps=10, kappa=kappa)
+        keys = jax.random.split(jax.random.key(2), 5)
+        runs[kappa] = jax.jit(jax.vmap(lambda k, c=config: dyna.run_steps(c, maze, k, 3000)))(keys)
+    plain, plus = (np.asarray(runs[kappa][1]) for kappa in (0.0, 1e-3))
+    assert (np.diff(plus, axis=1) >= 0).all()
+    assert (plus[:, -1] > plus[:, 999] + 50).all()  # every Dyna-Q+ run found the new path
+    assert plus[:, -1].mean() > plain[:, -1].mean() + 30  # Figure 8.4: Dyna-Q lags behind
+
+
+def test_runs_are_deterministic_and_seeds_differ():
+    maze = dyna_maze()
+    config = DynaQ(planning_steps=5)
+    run = jax.jit(dyna.run_episodes, static_argnums=(0, 1, 3))
+    a = np.asarray(run(config, maze, jax.random.key(7), 5))
+    b = np.asarray(run(config, maze, jax.random.key(7), 5))
+    c = np.asarray(run(config, maze, jax.random.key(8), 5))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_episode_cap_bounds_the_while_loop():
+    maze = dyna_maze()
+    config = DynaQ(planning_steps=0, max_episode_steps=20)
+    steps = np.asarray(dyna.run_episodes(config, maze, jax.random.key(0), 3))
+    assert (steps <= 20).all() and steps[0] == 20
