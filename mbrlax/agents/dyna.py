@@ -1,4 +1,4 @@
-"""Tabular Dyna-Q and Dyna-Q+ (Sutton & Barto, *Reinforcement Learning* 2nd ed., section 8.2-8.3).
+"""Tabular Dyna-Q, Dyna-Q+ and prioritized sweeping (Sutton & Barto, 2nd ed., sections 8.2-8.4).
 
 Tabular Dyna-Q (the box on p. 164): after each real step ``(S, A, R, S')``
 
@@ -11,6 +11,14 @@ With ``planning_steps = 0`` it is one-step tabular Q-learning. Dyna-Q+ (section 
 ``kappa sqrt(tau)`` to the modelled reward in planning, ``tau`` the number of real steps since
 ``(S, A)`` was last tried, and (the book's footnote) lets planning consider the actions never
 tried from a visited state, modelled as leading back to that state with reward 0.
+
+Prioritized sweeping (section 8.4, the box on p. 170) keeps the same model but plans from a
+priority queue instead of uniform draws: a real step only puts ``(S, A)`` in the queue, with
+priority ``|R + gamma max_a Q(S', a) - Q(S, A)|`` if that exceeds ``theta``, and each of the
+``n`` planning updates takes the pair of highest priority, updates it, and queues the modelled
+predecessors of its state by the same rule. The queue is a ``[S, A]`` priority array (0 = not
+queued) read with ``argmax``, which keeps everything jittable; the predecessors of ``S`` are
+the seen pairs whose ``model_next`` is ``S``.
 
 Actions are epsilon-greedy with ties broken at random, which matters early on when the whole Q
 table is 0: a fixed tie-break (``argmax``) walks into walls and the curves of Figure 8.2 change.
@@ -74,6 +82,54 @@ class DynaQ:
             )
 
 
+@dataclasses.dataclass(frozen=True)
+class PrioritizedSweeping:
+    """Hyperparameters of tabular prioritized sweeping (defaults: Example 8.4's settings).
+
+    Attributes:
+        alpha: step size of the Q-learning updates, in ``(0, 1]``.
+        gamma: discount in ``[0, 1]``.
+        epsilon: probability of a uniformly random action, in ``[0, 1]``.
+        planning_steps: ``n``, the most updates per real step (fewer when the queue empties).
+        theta: a pair enters the queue only if its priority (the size of its Q-learning
+            error) exceeds ``theta``, ``>= 0``.
+        max_episode_steps: real steps after which an episode is cut off.
+    """
+
+    alpha: float = 0.5
+    gamma: float = 0.95
+    epsilon: float = 0.1
+    planning_steps: int = 5
+    theta: float = 1e-4
+    max_episode_steps: int = 10_000
+
+    def __post_init__(self) -> None:
+        if not 0 < self.alpha <= 1:
+            raise ValueError(f"PrioritizedSweeping.alpha must be in (0, 1], got {self.alpha!r}.")
+        if not 0 <= self.gamma <= 1:
+            raise ValueError(f"PrioritizedSweeping.gamma must be in [0, 1], got {self.gamma!r}.")
+        if not 0 <= self.epsilon <= 1:
+            raise ValueError(
+                f"PrioritizedSweeping.epsilon must be in [0, 1], got {self.epsilon!r}."
+            )
+        if not (isinstance(self.planning_steps, int) and self.planning_steps >= 1):
+            raise ValueError(
+                "PrioritizedSweeping.planning_steps must be an int >= 1 (all its updates are "
+                f"planning updates), got {self.planning_steps!r}."
+            )
+        if not self.theta >= 0:
+            raise ValueError(f"PrioritizedSweeping.theta must be >= 0, got {self.theta!r}.")
+        if not (isinstance(self.max_episode_steps, int) and self.max_episode_steps >= 1):
+            raise ValueError(
+                "PrioritizedSweeping.max_episode_steps must be an int >= 1, "
+                f"got {self.max_episode_steps!r}."
+            )
+
+
+Config = DynaQ | PrioritizedSweeping
+"""The agents of this module; :func:`learn` picks the algorithm from the config's type."""
+
+
 class DynaQState(NamedTuple):
     """The agent: value table, deterministic model and the bookkeeping of Dyna-Q+.
 
@@ -88,7 +144,10 @@ class DynaQState(NamedTuple):
             over all ``[S, A]`` per update.
         num_seen: ``[]`` int32, the number of seen pairs.
         last_tried: ``[S, A]`` int32, the real step at which ``(s, a)`` was last taken.
+        priority: ``[S, A]`` the prioritized-sweeping queue: a pair's priority, 0 when it is
+            not queued (unused by Dyna-Q).
         step: ``[]`` int32, real steps taken so far (over all episodes).
+        updates: ``[]`` int32, Q-learning updates made so far, direct and planning.
     """
 
     q: Float[Array, "S A"]
@@ -98,7 +157,9 @@ class DynaQState(NamedTuple):
     seen_pairs: Int[Array, " SA"]
     num_seen: Int[Array, ""]
     last_tried: Int[Array, "S A"]
+    priority: Float[Array, "S A"]
     step: Int[Array, ""]
+    updates: Int[Array, ""]
 
 
 def init(num_states: int, num_actions: int) -> DynaQState:
@@ -112,7 +173,9 @@ def init(num_states: int, num_actions: int) -> DynaQState:
         seen_pairs=jnp.zeros(num_states * num_actions, jnp.int32),
         num_seen=jnp.int32(0),
         last_tried=jnp.zeros(shape, jnp.int32),
+        priority=jnp.zeros(shape, jnp.float32),
         step=jnp.int32(0),
+        updates=jnp.int32(0),
     )
 
 
@@ -147,7 +210,7 @@ def q_learning_update(
 
 
 def update_model(
-    config: DynaQ,
+    config: Config,
     agent: DynaQState,
     s: Int[Array, ""],
     a: Int[Array, ""],
@@ -162,7 +225,7 @@ def update_model(
     num_actions = agent.q.shape[1]
     model_next, model_reward = agent.model_next, agent.model_reward
     seen, seen_pairs, num_seen = agent.seen, agent.seen_pairs, agent.num_seen
-    if config.kappa > 0:
+    if isinstance(config, DynaQ) and config.kappa > 0:
         # A new state's actions all enter the model at once, so (s, a) is then already seen.
         new_state = ~seen[s].any()
         model_next = model_next.at[s].set(jnp.where(new_state, s, model_next[s]))
@@ -208,8 +271,67 @@ def plan(config: DynaQ, agent: DynaQState, key: PRNGKeyArray) -> DynaQState:
     return agent._replace(q=jax.lax.fori_loop(0, config.planning_steps, one_update, agent.q))
 
 
+def queue(
+    priority: Float[Array, "S A"], error: Float[Array, "S A"], theta: float
+) -> Float[Array, "S A"]:
+    """Insert every pair whose ``|error|`` exceeds ``theta``, keeping the larger priority.
+
+    A pair already queued keeps one entry, as with a heap that updates a key in place.
+    """
+    size = jnp.abs(error)
+    return jnp.where(size > theta, jnp.maximum(priority, size), priority)
+
+
+def sweep(config: PrioritizedSweeping, agent: DynaQState) -> DynaQState:
+    """Up to ``planning_steps`` updates of the queue's top pair, queueing its predecessors.
+
+    Stops early (the remaining iterations are no-ops) once the queue is empty; ``updates``
+    counts the updates actually made.
+    """
+
+    def one_update(_: Int[Array, ""], agent: DynaQState) -> DynaQState:
+        flat = jnp.argmax(agent.priority)
+        s, a = jnp.unravel_index(flat, agent.priority.shape)
+        active = agent.priority[s, a] > 0
+        r, s_next = agent.model_reward[s, a], agent.model_next[s, a]
+        updated = q_learning_update(
+            agent.q, s, a, r, s_next, jnp.array(False), config.alpha, config.gamma
+        )
+        q = jnp.where(active, updated, agent.q)
+        priority = agent.priority.at[s, a].set(0.0)
+        # Predecessors of s: every seen pair the model sends to s.
+        target = agent.model_reward + config.gamma * q[s].max()
+        error = jnp.where(agent.seen & (agent.model_next == s), target - q, 0.0)
+        priority = jnp.where(active, queue(priority, error, config.theta), agent.priority)
+        return agent._replace(
+            q=q, priority=priority, updates=agent.updates + active.astype(jnp.int32)
+        )
+
+    return jax.lax.fori_loop(0, config.planning_steps, one_update, agent)
+
+
+def learn_prioritized(
+    config: PrioritizedSweeping,
+    agent: DynaQState,
+    s: Int[Array, ""],
+    a: Int[Array, ""],
+    r: Float[Array, ""],
+    s_next: Int[Array, ""],
+    terminated: Bool[Array, ""],
+) -> DynaQState:
+    """One real step of prioritized sweeping: model learning, queue ``(s, a)``, sweep.
+
+    There is no direct update: ``Q(s, a)`` changes only when the sweep takes it from the queue.
+    """
+    agent = update_model(config, agent, s, a, r, s_next)
+    bootstrap = jnp.where(terminated, 0.0, agent.q[s_next].max())
+    error = jnp.zeros_like(agent.q).at[s, a].set(r + config.gamma * bootstrap - agent.q[s, a])
+    agent = agent._replace(priority=queue(agent.priority, error, config.theta))
+    return sweep(config, agent)._replace(step=agent.step + 1)
+
+
 def learn(
-    config: DynaQ,
+    config: Config,
     agent: DynaQState,
     s: Int[Array, ""],
     a: Int[Array, ""],
@@ -218,12 +340,14 @@ def learn(
     terminated: Bool[Array, ""],
     key: PRNGKeyArray,
 ) -> DynaQState:
-    """One real step of tabular Dyna-Q: direct Q-learning, model learning, then planning."""
+    """One real step of the agent ``config`` names (Dyna-Q(+) or prioritized sweeping)."""
+    if isinstance(config, PrioritizedSweeping):
+        return learn_prioritized(config, agent, s, a, r, s_next, terminated)
     q = q_learning_update(agent.q, s, a, r, s_next, terminated, config.alpha, config.gamma)
     agent = update_model(config, agent._replace(q=q), s, a, r, s_next)
     if config.planning_steps > 0:
         agent = plan(config, agent, key)
-    return agent._replace(step=agent.step + 1)
+    return agent._replace(step=agent.step + 1, updates=agent.updates + 1 + config.planning_steps)
 
 
 class _StepCarry(NamedTuple):
@@ -233,7 +357,7 @@ class _StepCarry(NamedTuple):
 
 
 def _real_step(
-    config: DynaQ, maze: Maze, carry: _StepCarry
+    config: Config, maze: Maze, carry: _StepCarry
 ) -> tuple[_StepCarry, Float[Array, ""], Bool[Array, ""]]:
     """Act epsilon-greedily, step the maze, learn; returns ``(carry, reward, terminated)``."""
     key, act_key, plan_key = jax.random.split(carry.key, 3)
@@ -251,7 +375,7 @@ class _EpisodeCarry(NamedTuple):
 
 
 def run_episode(
-    config: DynaQ, maze: Maze, agent: DynaQState, env_state: MazeState, key: PRNGKeyArray
+    config: Config, maze: Maze, agent: DynaQState, env_state: MazeState, key: PRNGKeyArray
 ) -> tuple[DynaQState, MazeState, Int[Array, ""]]:
     """One episode from the start cell (the maze's clock goes on from ``env_state``).
 
@@ -273,7 +397,7 @@ def run_episode(
 
 
 def train_episodes(
-    config: DynaQ, maze: Maze, key: PRNGKeyArray, num_episodes: int
+    config: Config, maze: Maze, key: PRNGKeyArray, num_episodes: int
 ) -> tuple[DynaQState, Int[Array, " E"]]:
     """A fresh agent run for ``num_episodes`` episodes; ``(agent, steps_per_episode [E])``.
 
@@ -295,14 +419,14 @@ def train_episodes(
 
 
 def run_episodes(
-    config: DynaQ, maze: Maze, key: PRNGKeyArray, num_episodes: int
+    config: Config, maze: Maze, key: PRNGKeyArray, num_episodes: int
 ) -> Int[Array, " E"]:
     """Steps per episode ``[E]`` of a fresh agent (Figure 8.2's curves, one run)."""
     return train_episodes(config, maze, key, num_episodes)[1]
 
 
 def run_steps(
-    config: DynaQ, maze: Maze, key: PRNGKeyArray, num_steps: int
+    config: Config, maze: Maze, key: PRNGKeyArray, num_steps: int
 ) -> tuple[DynaQState, Float[Array, " T"]]:
     """A fresh agent run for ``num_steps`` real steps, restarting at each goal.
 
@@ -353,3 +477,49 @@ def greedy_path_length(
 
     _, steps, _ = jax.lax.while_loop(cond, body, (env_state, jnp.int32(0), jnp.array(False)))
     return steps
+
+
+class EpisodeStats(NamedTuple):
+    """Per-episode record of one run, every field int32 ``[E]``.
+
+    Attributes:
+        steps: real steps of each episode.
+        updates: Q-learning updates made by the end of each episode (cumulative).
+        greedy_steps: :func:`greedy_path_length` of the greedy policy at each episode's end.
+    """
+
+    steps: Int[Array, " E"]
+    updates: Int[Array, " E"]
+    greedy_steps: Int[Array, " E"]
+
+
+def learning_curve(
+    config: Config, maze: Maze, key: PRNGKeyArray, num_episodes: int, max_greedy_steps: int = 100
+) -> EpisodeStats:
+    """A fresh agent run for ``num_episodes`` episodes, recording :class:`EpisodeStats`.
+
+    Jittable with ``config``, ``maze``, ``num_episodes`` static; ``vmap`` over ``key``.
+    """
+    env_state, _ = maze.reset(key)
+    agent = init(maze.num_states, maze.num_actions)
+
+    def episode(
+        carry: tuple[DynaQState, MazeState], key: PRNGKeyArray
+    ) -> tuple[tuple[DynaQState, MazeState], EpisodeStats]:
+        agent, env_state, steps = run_episode(config, maze, *carry, key)
+        greedy = greedy_path_length(maze, agent.q, max_greedy_steps)
+        return (agent, env_state), EpisodeStats(steps, agent.updates, greedy)
+
+    _, stats = jax.lax.scan(episode, (agent, env_state), jax.random.split(key, num_episodes))
+    return stats
+
+
+def updates_until_optimal(stats: EpisodeStats, optimal_steps: int) -> Int[Array, " *batch"]:
+    """Updates made by the first episode after which the greedy path has ``optimal_steps``.
+
+    ``-1`` where that never happens. ``stats`` fields ``[*batch, E]``; returns ``[*batch]``.
+    """
+    found = stats.greedy_steps == optimal_steps
+    first = jnp.argmax(found, axis=-1)
+    updates = jnp.take_along_axis(stats.updates, first[..., None], axis=-1)[..., 0]
+    return jnp.where(found.any(axis=-1), updates, -1)
