@@ -41,6 +41,21 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 from mbrlax.envs.maze import Maze, MazeState
 
 
+def _check_shared(cfg: DynaQ | PrioritizedSweeping) -> None:
+    """Validate the fields both tabular configs have; raises ``ValueError`` naming the field."""
+    name = type(cfg).__name__
+    if not 0 < cfg.alpha <= 1:
+        raise ValueError(f"{name}.alpha must be in (0, 1], got {cfg.alpha!r}.")
+    if not 0 <= cfg.gamma <= 1:
+        raise ValueError(f"{name}.gamma must be in [0, 1], got {cfg.gamma!r}.")
+    if not 0 <= cfg.epsilon <= 1:
+        raise ValueError(f"{name}.epsilon must be in [0, 1], got {cfg.epsilon!r}.")
+    if not (isinstance(cfg.max_episode_steps, int) and cfg.max_episode_steps >= 1):
+        raise ValueError(
+            f"{name}.max_episode_steps must be an int >= 1, got {cfg.max_episode_steps!r}."
+        )
+
+
 @dataclasses.dataclass(frozen=True)
 class DynaQ:
     """Hyperparameters of tabular Dyna-Q / Dyna-Q+ (defaults: Example 8.1 with ``n = 5``).
@@ -64,22 +79,13 @@ class DynaQ:
     max_episode_steps: int = 10_000
 
     def __post_init__(self) -> None:
-        if not 0 < self.alpha <= 1:
-            raise ValueError(f"DynaQ.alpha must be in (0, 1], got {self.alpha!r}.")
-        if not 0 <= self.gamma <= 1:
-            raise ValueError(f"DynaQ.gamma must be in [0, 1], got {self.gamma!r}.")
-        if not 0 <= self.epsilon <= 1:
-            raise ValueError(f"DynaQ.epsilon must be in [0, 1], got {self.epsilon!r}.")
+        _check_shared(self)
         if not (isinstance(self.planning_steps, int) and self.planning_steps >= 0):
             raise ValueError(
                 f"DynaQ.planning_steps must be an int >= 0, got {self.planning_steps!r}."
             )
         if not self.kappa >= 0:
             raise ValueError(f"DynaQ.kappa must be >= 0 (0 is plain Dyna-Q), got {self.kappa!r}.")
-        if not (isinstance(self.max_episode_steps, int) and self.max_episode_steps >= 1):
-            raise ValueError(
-                f"DynaQ.max_episode_steps must be an int >= 1, got {self.max_episode_steps!r}."
-            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,14 +110,7 @@ class PrioritizedSweeping:
     max_episode_steps: int = 10_000
 
     def __post_init__(self) -> None:
-        if not 0 < self.alpha <= 1:
-            raise ValueError(f"PrioritizedSweeping.alpha must be in (0, 1], got {self.alpha!r}.")
-        if not 0 <= self.gamma <= 1:
-            raise ValueError(f"PrioritizedSweeping.gamma must be in [0, 1], got {self.gamma!r}.")
-        if not 0 <= self.epsilon <= 1:
-            raise ValueError(
-                f"PrioritizedSweeping.epsilon must be in [0, 1], got {self.epsilon!r}."
-            )
+        _check_shared(self)
         if not (isinstance(self.planning_steps, int) and self.planning_steps >= 1):
             raise ValueError(
                 "PrioritizedSweeping.planning_steps must be an int >= 1 (all its updates are "
@@ -119,11 +118,6 @@ class PrioritizedSweeping:
             )
         if not self.theta >= 0:
             raise ValueError(f"PrioritizedSweeping.theta must be >= 0, got {self.theta!r}.")
-        if not (isinstance(self.max_episode_steps, int) and self.max_episode_steps >= 1):
-            raise ValueError(
-                "PrioritizedSweeping.max_episode_steps must be an int >= 1, "
-                f"got {self.max_episode_steps!r}."
-            )
 
 
 Config = DynaQ | PrioritizedSweeping

@@ -10,11 +10,12 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from mbrlax.planners.base import Planner, PlannerState, State, StepFn, TerminalValueFn
@@ -166,6 +167,26 @@ def sequence_states(
     keys = jax.random.split(key, actions.shape[0])
     _, visited = jax.lax.scan(body, state, (actions, keys))
     return jax.tree.map(lambda s0, s: jnp.concatenate([jnp.asarray(s0)[None], s]), state, visited)
+
+
+def flat_dynamics(
+    step: StepFn, state: State, dtype: Any = None
+) -> tuple[Float[Array, " S"], Callable[[Array], State], Callable[..., tuple[Array, Array]]]:
+    """``step`` on flat state vectors, for the planners that differentiate through it.
+
+    Returns ``(x0 [S], unravel, dynamics)``: ``state`` flattened (``ravel_pytree``) in
+    ``dtype`` (default: the state's own), the inverse of the flattening, and ``dynamics(x [S],
+    u [A], key) -> (x' [S], reward [])`` in ``dtype``. Termination flags are dropped: iLQR,
+    DDP and collocation assume dynamics that run for the whole horizon.
+    """
+    x0, unravel = ravel_pytree(state)
+    dtype = x0.dtype if dtype is None else dtype
+
+    def dynamics(x: Array, u: Array, key: PRNGKeyArray) -> tuple[Array, Array]:
+        next_state, reward, _ = step(unravel(x), u, key)  # termination ignored
+        return ravel_pytree(next_state)[0].astype(dtype), jnp.asarray(reward, dtype)
+
+    return x0.astype(dtype), unravel, dynamics
 
 
 def shift_plan(plan: Float[Array, "H A"], fill: Float[Array, " A"]) -> Float[Array, "H A"]:

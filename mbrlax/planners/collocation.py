@@ -32,7 +32,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from mbrlax.planners import _rollout
@@ -235,14 +234,9 @@ def collocation_optimize(
     low = jnp.asarray(action_low, dtype)
     high = jnp.asarray(action_high, dtype)
     mid, half = (low + high) / 2, (high - low) / 2
-    x0, unravel = ravel_pytree(state)
-    x0 = x0.astype(dtype)
+    x0, unravel, dynamics = _rollout.flat_dynamics(step, state, dtype)
     keys = jax.random.split(key, horizon)
     discounts = jnp.asarray(cfg.discount, dtype) ** jnp.arange(horizon + 1, dtype=dtype)
-
-    def dynamics(x: Array, u: Array, k: PRNGKeyArray) -> tuple[Array, Array]:
-        next_state, reward, _ = step(unravel(x), u, k)  # termination ignored
-        return ravel_pytree(next_state)[0].astype(dtype), jnp.asarray(reward, dtype)
 
     def rollout(x: Array, inputs: tuple[Array, PRNGKeyArray]) -> tuple[Array, Array]:
         next_x, _ = dynamics(x, *inputs)
@@ -321,12 +315,11 @@ def state_scale(
     [H]``, floored at 10% of the largest spread; all ones if the rollouts are at rest or not
     finite.
     """
-    x0, unravel = ravel_pytree(state)
+    x0, _, dynamics = _rollout.flat_dynamics(step, state)
 
     def rollout(sequence: Float[Array, "H A"]) -> Float[Array, "H S"]:
         def body(x: Array, inputs: tuple[Array, PRNGKeyArray]) -> tuple[Array, Array]:
-            next_state, _, _ = step(unravel(x), *inputs)
-            next_x = ravel_pytree(next_state)[0].astype(x0.dtype)
+            next_x, _ = dynamics(x, *inputs)
             return next_x, next_x
 
         return jax.lax.scan(body, x0, (sequence, keys))[1]

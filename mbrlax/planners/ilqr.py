@@ -27,7 +27,6 @@ from typing import ClassVar, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from mbrlax.planners import _rollout
@@ -198,15 +197,10 @@ def ilqr_optimize(
     high = jnp.asarray(action_high, actions.dtype)
     dtype = actions.dtype
     horizon, action_dim = actions.shape
-    x0, unravel = ravel_pytree(state)
-    x0 = x0.astype(dtype)
+    x0, unravel, dynamics = _rollout.flat_dynamics(step, state, dtype)
     keys = jax.random.split(key, horizon)
     discounts = jnp.asarray(cfg.discount, dtype) ** jnp.arange(horizon + 1, dtype=dtype)
     eye = jnp.eye(action_dim, dtype=dtype)
-
-    def dynamics(x: Array, u: Array, k: PRNGKeyArray) -> tuple[Array, Array]:
-        next_state, reward, _ = step(unravel(x), u, k)  # termination ignored
-        return ravel_pytree(next_state)[0].astype(dtype), jnp.asarray(reward, dtype)
 
     def terminal_cost(x: Array) -> Array:
         if terminal_value is None:
