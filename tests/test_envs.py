@@ -296,7 +296,6 @@ BOX2 = spaces.Box(-1.0, 1.0, (2,), np.float32)
     [
         (spaces.Dict({"a": BOX2}), BOX2, "Dict observation spaces are not supported"),
         (spaces.Tuple((BOX2, BOX2)), BOX2, "FlattenObservation"),
-        (spaces.Discrete(5), BOX2, "Discrete observations are not supported"),
         (spaces.Box(0, 255, (64, 64, 3), np.uint8), BOX2, "pixel observations are not supported"),
         (spaces.Box(0, 1, (8,), np.uint8), BOX2, "pixel observations are not supported"),
         (spaces.Box(0, 1, (4, 4), np.float32), BOX2, "pixel observations are not supported"),
@@ -454,7 +453,9 @@ class _DictObsEnv(GoodEnv):
         return {"x": obs}, *rest
 
 
-@pytest.mark.parametrize("env_id", list_jax_envs())
+@pytest.mark.parametrize(
+    "env_id", [e for e in list_jax_envs() if make_jax_env(e).spec.is_continuous]
+)
 def test_state_from_obs_inverts_observe_for_the_dynamics(env_id):
     """Planning from an observation (KnownModelMPC) predicts what the env does."""
     env = make_jax_env(env_id)
@@ -468,3 +469,56 @@ def test_state_from_obs_inverts_observe_for_the_dynamics(env_id):
         np.testing.assert_allclose(got.obs, expected.obs, atol=1e-4)
         np.testing.assert_allclose(got.reward, expected.reward, atol=1e-4)
         state, obs = expected.state, expected.obs
+
+
+# ------------------------------------------------------------------- discrete observations
+
+
+class _CountingEnv(gymnasium.Env):
+    """Discrete(5, start=2) observations: action 1 moves up, 0 stays; ends at the top."""
+
+    observation_space = spaces.Discrete(5, start=2)
+    action_space = spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.s = 2
+        return self.s, {}
+
+    def step(self, action):
+        self.s = min(self.s + int(action), 6)
+        return self.s, float(self.s == 6), self.s == 6, False, {}
+
+
+def test_discrete_observations_are_int_indices_from_zero():
+    env = make_env(_CountingEnv())
+    assert env.spec.is_tabular and env.spec.num_states == 5 and env.spec.obs_shape == ()
+    obs, _ = env.reset(seed=0)
+    assert obs.dtype == np.int32 and obs.shape == () and int(obs) == 0  # start=2 is index 0
+    obs, reward, terminated, *_ = env.step(1)
+    assert int(obs) == 1 and reward == 0.0 and not terminated
+
+
+@pytest.mark.parametrize(
+    ("env_id", "num_states", "num_actions"),
+    [("FrozenLake-v1", 16, 4), ("CliffWalking-v1", 48, 4), ("Taxi-v4", 500, 6)],
+)
+def test_gymnasium_toy_text_envs_are_tabular(env_id, num_states, num_actions):
+    env = make_env(env_id)
+    spec = env.spec
+    assert (spec.num_states, spec.num_actions, spec.obs_shape) == (num_states, num_actions, ())
+    obs, _ = env.reset(seed=1)
+    assert obs.dtype == np.int32 and 0 <= int(obs) < num_states
+
+
+def test_maze_through_gymnasium_keeps_its_clock_over_episodes():
+    """The blocking maze's walls move at a global step: resets after the first carry it on."""
+    env = make_env("mbrlax/BlockingMaze-v0", change_at=5)
+    assert env.spec.is_tabular and env.spec.num_states == 54
+    env.reset(seed=0)
+    for _ in range(3):
+        env.step(0)
+    env.reset(seed=1)
+    assert int(env.snapshot()["state"].clock) == 3
+    env.env.reset(seed=1, options={"fresh": True})
+    assert int(env.snapshot()["state"].clock) == 0

@@ -49,6 +49,18 @@ class JaxEnv(eqx.Module):
     def observe(self, state: EnvState) -> Float[Array, " obs_dim"]:
         """The observation of a state."""
 
+    def next_episode(
+        self, state: EnvState, key: PRNGKeyArray
+    ) -> tuple[EnvState, Float[Array, " obs_dim"]]:
+        """The first state of the episode after one that ended in ``state``, within one run.
+
+        The default is a fresh :meth:`reset`. An env whose world changes over a run (the
+        blocking and shortcut mazes, whose walls move at a global step) overrides it to carry
+        that on; :class:`mbrlax.envs.jax_gym.JaxGymEnv` calls it on every reset but the first.
+        """
+        del state  # episodes are independent
+        return self.reset(key)
+
     def state_from_obs(self, obs: Float[Array, " obs_dim"]) -> EnvState:
         """The state whose observation is ``obs``: the inverse of :meth:`observe`.
 

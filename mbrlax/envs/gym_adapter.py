@@ -1,7 +1,8 @@
 """One door in for any Gymnasium env: `make_env` reads its spaces into an `EnvSpec`.
 
-``GymEnv`` is a thin host-side wrapper: float32 flat observations, Python scalars for reward
-and flags, and actions checked against the action space. Anything mbrlax cannot use yet
+``GymEnv`` is a thin host-side wrapper: float32 flat observations (an int32 index for Discrete
+ones, which tabular agents use), Python scalars for reward and flags, and actions checked
+against the action space. Anything mbrlax cannot use yet
 (pixels, dict observations, multi-discrete actions, unbounded actions, ...) is refused here,
 at the boundary, with a message that says what to do instead.
 """
@@ -37,10 +38,7 @@ def _observation_problem(space: gymnasium.Space, env_id: str) -> str | None:
             "wrap the env with gymnasium.wrappers.FlattenObservation to get one flat Box."
         )
     if isinstance(space, spaces.Discrete):
-        return (
-            f"{env_id}: Discrete observations are not supported; wrap the env with "
-            "gymnasium.wrappers.FlattenObservation (one-hot Box), or use a JAX-native tabular env."
-        )
+        return None  # tabular: one int per observation (mbrlax.agents.dyna)
     if not isinstance(space, spaces.Box):
         return (
             f"{env_id}: observation space {space} is not supported; mbrlax needs a flat Box of "
@@ -138,6 +136,7 @@ def spec_from_spaces(env: gymnasium.Env, env_id: str | None = None) -> EnvSpec:
         env_id=env_id,
         obs_shape=tuple(int(n) for n in obs_space.shape),
         max_episode_steps=find_time_limit(env),
+        num_states=int(obs_space.n) if isinstance(obs_space, spaces.Discrete) else None,
     )
     if isinstance(act_space, spaces.Discrete):
         return EnvSpec(
@@ -165,25 +164,32 @@ class GymEnv:
         self.spec = spec_from_spaces(env, env_id)
 
     def reset(self, seed: int | None = None) -> tuple[Float[np.ndarray, " obs_dim"], dict]:
-        """Start an episode; returns ``(obs float32 [obs_dim], info)``."""
+        """Start an episode; returns ``(obs, info)``, ``obs`` float32 ``[obs_dim]`` (or an
+        int32 ``[]`` in ``[0, num_states)`` for Discrete observations)."""
         obs, info = self.env.reset(seed=seed)
-        return np.asarray(obs, dtype=np.float32), info
+        return self._from_env_obs(obs), info
 
     def step(
         self, action: Any
     ) -> tuple[Float[np.ndarray, " obs_dim"], float, bool, bool, dict[str, Any]]:
         """Act; ``action`` is ``[A]`` (Box) or an int (Discrete).
 
-        Returns ``(obs float32 [obs_dim], reward, terminated, truncated, info)``.
+        Returns ``(obs, reward, terminated, truncated, info)``, ``obs`` as from :meth:`reset`.
         """
         obs, reward, terminated, truncated, info = self.env.step(self._to_env_action(action))
         return (
-            np.asarray(obs, dtype=np.float32),
+            self._from_env_obs(obs),
             float(reward),
             bool(terminated),
             bool(truncated),
             info,
         )
+
+    def _from_env_obs(self, obs: Any) -> np.ndarray:
+        space = self.env.observation_space
+        if isinstance(space, spaces.Discrete):
+            return np.asarray(int(obs) - int(space.start), np.int32)
+        return np.asarray(obs, dtype=np.float32)
 
     def _to_env_action(self, action: Any) -> Any:
         space = self.env.action_space

@@ -55,15 +55,19 @@ class JaxGymEnv(gymnasium.Env):
         self.jax_env = jax_env
         self.render_mode = render_mode
         spec = jax_env.spec
-        self.observation_space = gymnasium.spaces.Box(
-            -np.inf, np.inf, shape=spec.obs_shape, dtype=np.float32
-        )
+        if spec.is_tabular:
+            self.observation_space = gymnasium.spaces.Discrete(int(spec.num_states))
+        else:
+            self.observation_space = gymnasium.spaces.Box(
+                -np.inf, np.inf, shape=spec.obs_shape, dtype=np.float32
+            )
         if spec.is_continuous:
             low, high = spec.action_bounds()
             self.action_space = gymnasium.spaces.Box(low, high, dtype=np.float32)
         else:
             self.action_space = gymnasium.spaces.Discrete(int(spec.num_actions))
         self._reset = jax.jit(jax_env.reset)
+        self._next_episode = jax.jit(jax_env.next_episode)
         self._step = jax.jit(jax_env.step)
         self._key: jax.Array | None = None
         self._state: EnvState | None = None
@@ -72,7 +76,14 @@ class JaxGymEnv(gymnasium.Env):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Start an episode; returns ``(obs float32 [obs_dim], info)``."""
+        """Start an episode; returns ``(obs, info)`` (``obs`` float32 ``[obs_dim]``, or int32
+        ``[]`` for discrete observations).
+
+        The first reset starts the env afresh (``jax_env.reset``); later ones start the next
+        episode of the same run (``jax_env.next_episode``), which for most envs is the same
+        thing, while an env whose world changes over a run (the blocking maze) carries on.
+        ``options={"fresh": True}`` forces a fresh start.
+        """
         super().reset(seed=seed)
         if seed is not None:
             self._key = jax.random.key(seed)
@@ -80,12 +91,18 @@ class JaxGymEnv(gymnasium.Env):
             # Unseeded first reset: draw the key from Gymnasium's entropy-seeded generator.
             self._key = jax.random.key(int(self.np_random.integers(2**31 - 1)))
         self._key, reset_key = jax.random.split(self._key)
-        self._state, obs = self._reset(reset_key)
+        if self._state is None or (options or {}).get("fresh", False):
+            self._state, obs = self._reset(reset_key)
+        else:
+            self._state, obs = self._next_episode(self._state, reset_key)
         self._t = 0
-        return np.asarray(obs, dtype=np.float32), {}
+        return self._obs(obs), {}
+
+    def _obs(self, obs: jax.Array) -> np.ndarray:
+        return np.asarray(obs, self.jax_env.spec.obs_dtype)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Advance one step: ``(obs float32 [obs_dim], reward, terminated, truncated, info)``."""
+        """Advance one step: ``(obs, reward, terminated, truncated, info)``."""
         if self._state is None:
             raise gymnasium.error.ResetNeeded("Call reset() before step().")
         if self.jax_env.spec.is_continuous:
@@ -97,8 +114,7 @@ class JaxGymEnv(gymnasium.Env):
         self._t += 1
         limit = self.jax_env.spec.max_episode_steps
         truncated = limit is not None and self._t >= limit
-        obs = np.asarray(out.obs, dtype=np.float32)
-        return obs, float(out.reward), bool(out.terminated), bool(truncated), {}
+        return self._obs(out.obs), float(out.reward), bool(out.terminated), bool(truncated), {}
 
     def snapshot(self) -> dict[str, Any]:
         """The env's whole state as a pytree of arrays (key, env state, step count), so that a

@@ -112,6 +112,7 @@ class Maze(JaxEnv):
             action_kind="discrete",
             action_shape=(),
             num_actions=len(MOVES),
+            num_states=self.num_states,
         )
 
     def cell_index(self, cell: Cell) -> int:
@@ -136,6 +137,11 @@ class Maze(JaxEnv):
         """Back to the start cell for the next episode of the same run, keeping the clock."""
         new_state = MazeState(jnp.int32(self.cell_index(self.start)), state.clock)
         return new_state, self.observe(new_state)
+
+    def next_episode(self, state: MazeState, key: PRNGKeyArray) -> tuple[MazeState, Int[Array, ""]]:
+        """:meth:`restart`: the start cell, the clock going on (how a run's episodes follow)."""
+        del key  # the start cell is fixed
+        return self.restart(state)
 
     def step(self, state: MazeState, action: Int[Array, ""]) -> EnvStep:
         """Move one cell (stay put against a wall or the border); the clock advances by one.

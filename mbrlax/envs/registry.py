@@ -10,6 +10,7 @@ from mbrlax.envs.acrobot import Acrobot
 from mbrlax.envs.base import EnvError, JaxEnv
 from mbrlax.envs.bicycle import Bicycle
 from mbrlax.envs.cartpole_swingup import CartpoleSwingup
+from mbrlax.envs.maze import blocking_maze, dyna_maze, shortcut_maze
 from mbrlax.envs.pendulum import Pendulum
 from mbrlax.envs.point_mass import PointMass
 
@@ -19,6 +20,9 @@ JAX_ENVS: dict[str, Callable[..., JaxEnv]] = {
     "mbrlax/BicycleTrack-v0": Bicycle,
     "mbrlax/PointMass-v0": PointMass,
     "mbrlax/AcrobotSwingup-v0": Acrobot,
+    "mbrlax/DynaMaze-v0": dyna_maze,
+    "mbrlax/BlockingMaze-v0": blocking_maze,
+    "mbrlax/ShortcutMaze-v0": shortcut_maze,
 }
 """Constructor of each JAX-native env by id; keyword arguments set its physical constants."""
 

@@ -21,6 +21,9 @@ class EnvSpec:
         action_high: upper bound per action dimension (continuous only, finite).
         num_actions: number of discrete actions (discrete only).
         max_episode_steps: time limit of an episode, if the env has one.
+        num_states: number of discrete observations, for envs whose observation is one int
+            in ``[0, num_states)`` (Gymnasium ``Discrete`` spaces, the grid mazes; then
+            ``obs_shape`` is ``()``); ``None`` for vector observations.
     """
 
     env_id: str
@@ -31,6 +34,7 @@ class EnvSpec:
     action_high: tuple[float, ...] | None = None
     num_actions: int | None = None
     max_episode_steps: int | None = None
+    num_states: int | None = None
 
     @property
     def obs_dim(self) -> int:
@@ -45,6 +49,16 @@ class EnvSpec:
     @property
     def is_continuous(self) -> bool:
         return self.action_kind == "continuous"
+
+    @property
+    def is_tabular(self) -> bool:
+        """Whether observations are discrete (one int each), as tabular agents need."""
+        return self.num_states is not None
+
+    @property
+    def obs_dtype(self) -> type[np.generic]:
+        """``int32`` for discrete observations, ``float32`` for vectors."""
+        return np.int32 if self.is_tabular else np.float32
 
     def action_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """``(low [A], high [A])`` as float32 arrays; raises for discrete action spaces."""
