@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -264,3 +267,158 @@ def test_prioritized_sweeping_needs_fewer_updates_than_dyna_q():
     assert decided.sum() >= 6, needed
     assert (ps < dq)[decided].sum() >= decided.sum() - 1, needed
     assert np.median(ps[np.isfinite(ps)]) * 3 < np.median(dq[np.isfinite(dq)]), needed
+
+
+# A slippery 4-state chain with random next states: "left" (0) moves one state left with
+# probability 0.8 and stays otherwise; "right" (1) moves one state right with probability 0.6
+# and falls back to state 0 otherwise. Entering state 3 pays 1. Continuing, no terminal state.
+_SLIPPERY_STATES, _SLIPPERY_ACTIONS = 4, 2
+
+
+def _slippery_chain() -> tuple[np.ndarray, np.ndarray]:
+    """``(P [S, A, S], R [S, A, S])`` of the slippery chain."""
+    num = _SLIPPERY_STATES
+    p = np.zeros((num, _SLIPPERY_ACTIONS, num))
+    for s in range(num):
+        p[s, 0, max(s - 1, 0)] += 0.8
+        p[s, 0, s] += 0.2
+        p[s, 1, min(s + 1, num - 1)] += 0.6
+        p[s, 1, 0] += 0.4
+    r = np.zeros_like(p)
+    r[:, :, num - 1] = 1.0
+    return p, r
+
+
+def _expected_q_value_iteration(
+    p: np.ndarray, r: np.ndarray, gamma: float, sweeps: int = 500
+) -> np.ndarray:
+    q = np.zeros(p.shape[:2])
+    for _ in range(sweeps):
+        q = (p * (r + gamma * q.max(axis=1))).sum(axis=-1)
+    return q
+
+
+def _sample_stream(p: np.ndarray, r: np.ndarray, length: int, seed: int) -> tuple[np.ndarray, ...]:
+    """``(s, a, r, s')`` arrays ``[T]``: uniformly drawn pairs, ``s' ~ P``, in numpy."""
+    rng = np.random.default_rng(seed)
+    s = rng.integers(0, p.shape[0], length)
+    a = rng.integers(0, p.shape[1], length)
+    s_next = (rng.random(length)[:, None] > np.cumsum(p[s, a], axis=-1)).sum(axis=-1)
+    return (
+        s.astype(np.int32),
+        a.astype(np.int32),
+        r[s, a, s_next].astype(np.float32),
+        s_next.astype(np.int32),
+    )
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _learn_on_stream(
+    config: dyna.Config, stream: tuple[jax.Array, ...], key: jax.Array
+) -> dyna.DynaQState:
+    """A fresh agent fed the stream's transitions, one :func:`dyna.learn` per real step."""
+
+    def step(agent, inputs):
+        s, a, r, s_next, key = inputs
+        return dyna.learn(config, agent, s, a, r, s_next, jnp.array(False), key), None
+
+    keys = jax.random.split(key, stream[0].shape[0])
+    agent = dyna.init(_SLIPPERY_STATES, _SLIPPERY_ACTIONS, config.model)
+    return jax.lax.scan(step, agent, (*stream, keys))[0]
+
+
+@pytest.fixture(scope="module")
+def slippery_stream():
+    """5000 real transitions of the slippery chain and the true ``Q*`` for gamma 0.5."""
+    p, r = _slippery_chain()
+    gamma = 0.5
+    return _sample_stream(p, r, 5000, seed=0), _expected_q_value_iteration(p, r, gamma), gamma
+
+
+def test_stochastic_dyna_q_converges_on_a_random_chain_and_last_seen_does_not(slippery_stream):
+    stream, q_star, gamma = slippery_stream
+    tolerance = 0.15
+    errors = {}
+    for model in dyna.MODELS:
+        config = DynaQ(alpha=0.01, gamma=gamma, planning_steps=50, model=model)
+        agent = _learn_on_stream(config, stream, jax.random.key(0))
+        errors[model] = np.abs(np.asarray(agent.q) - q_star).max()
+    # Sample updates from the counts average over outcomes; the last-seen model plans as if
+    # the latest outcome were certain, so its Q follows that outcome instead of Q*.
+    assert errors["stochastic"] < tolerance, errors
+    assert errors["deterministic"] > 2 * tolerance, errors
+
+
+def test_stochastic_prioritized_sweeping_converges_on_a_random_chain(slippery_stream):
+    stream, q_star, gamma = slippery_stream
+    config = dyna.PrioritizedSweeping(alpha=0.5, gamma=gamma, planning_steps=20, model="stochastic")
+    agent = _learn_on_stream(config, stream, jax.random.key(0))
+    np.testing.assert_allclose(np.asarray(agent.q), q_star, atol=0.05)
+    # Expected updates reach the value-iteration fixed point of the counted model itself;
+    # what is left against Q* above is the sampling error of the 5000 transitions.
+    counts = np.asarray(agent.counts).astype(float)
+    p_hat = counts / counts.sum(axis=-1, keepdims=True)
+    r_hat = np.asarray(agent.reward_sum) / np.maximum(counts, 1)
+    q_hat = _expected_q_value_iteration(p_hat, r_hat, gamma)
+    np.testing.assert_allclose(np.asarray(agent.q), q_hat, atol=1e-3)
+    last_seen = dataclasses.replace(config, model="deterministic")
+    last_seen_q = np.asarray(_learn_on_stream(last_seen, stream, jax.random.key(0)).q)
+    assert np.abs(last_seen_q - q_star).max() > 0.1
+
+
+def test_counts_are_the_empirical_transition_counts(slippery_stream):
+    stream, _, gamma = slippery_stream
+    s, a, r, s_next = stream
+    expected_counts = np.zeros((_SLIPPERY_STATES, _SLIPPERY_ACTIONS, _SLIPPERY_STATES), np.int32)
+    np.add.at(expected_counts, (s, a, s_next), 1)
+    expected_rewards = np.zeros(expected_counts.shape, np.float32)
+    np.add.at(expected_rewards, (s, a, s_next), r)
+    for config in (
+        DynaQ(gamma=gamma, planning_steps=1, model="stochastic"),
+        dyna.PrioritizedSweeping(gamma=gamma, planning_steps=1, model="stochastic"),
+    ):
+        agent = _learn_on_stream(config, stream, jax.random.key(1))
+        assert agent.counts.dtype == jnp.int32
+        np.testing.assert_array_equal(np.asarray(agent.counts), expected_counts)
+        np.testing.assert_array_equal(np.asarray(agent.reward_sum), expected_rewards)
+    deterministic = dyna.init(_SLIPPERY_STATES, _SLIPPERY_ACTIONS)
+    assert deterministic.counts.shape == deterministic.reward_sum.shape == (4, 2, 0)
+
+
+def test_stochastic_model_plans_untried_dyna_q_plus_pairs_from_the_footnote_entry():
+    config = DynaQ(kappa=1e-3, model="stochastic")
+
+    @jax.jit
+    def outcomes(key):
+        agent = dyna.init(3, 2, config.model)
+        agent = dyna.update_model(config, agent, jnp.int32(1), jnp.int32(0), jnp.float32(2.0), 2)
+        # Action 1 of state 1 was never taken: the footnote's (r = 0, s' = s); action 0 has
+        # one count, to state 2 with reward 2.
+        return [dyna.sample_outcome(agent, jnp.int32(1), jnp.int32(a), key) for a in (1, 0)]
+
+    (r_untried, s_untried), (r_tried, s_tried) = outcomes(jax.random.key(0))
+    assert (float(r_untried), int(s_untried)) == (0.0, 1)
+    assert (float(r_tried), int(s_tried)) == (2.0, 2)
+
+
+def test_stochastic_model_learns_the_dyna_maze_under_vmap():
+    # In a deterministic maze the counted model is the last-seen one, so Dyna-Q still learns
+    # Figure 8.2's path; the whole run is one jit(vmap) over keys.
+    maze = dyna_maze()
+    config = DynaQ(planning_steps=50, model="stochastic")
+    keys = jax.random.split(jax.random.key(1), 2)
+    agents, _ = jax.jit(jax.vmap(lambda k: dyna.train_episodes(config, maze, k, 4)))(keys)
+    greedy = np.asarray(jax.vmap(lambda q: dyna.greedy_path_length(maze, q))(agents.q))
+    assert (greedy <= 18).all(), greedy
+    assert agents.counts.shape == (2, maze.num_states, 4, maze.num_states)
+
+
+@pytest.mark.parametrize("make", [DynaQ, dyna.PrioritizedSweeping])
+def test_bad_model_is_rejected(make):
+    with pytest.raises(
+        ValueError,
+        match=rf"{make.__name__}\.model must be one of \('deterministic', 'stochastic'\)",
+    ):
+        make(model="gaussian")
+    with pytest.raises(ValueError, match="model must be one of"):
+        dyna.init(3, 2, "gaussian")

@@ -20,6 +20,15 @@ predecessors of its state by the same rule. The queue is a ``[S, A]`` priority a
 queued) read with ``argmax``, which keeps everything jittable; the predecessors of ``S`` are
 the seen pairs whose ``model_next`` is ``S``.
 
+Stochastic environments (``model="stochastic"``; the end of section 8.4): the last-seen model
+above is then a single sampled outcome per pair, and planning with it chases whichever outcome
+came last. The count-based model also keeps, per ``(S, A, S')``, how often ``(S, A)`` led to
+``S'`` and the summed rewards, i.e. ``p(S' | S, A)`` and ``rbar(S, A, S')``. Dyna-Q then plans
+with sample updates, drawing ``S' ~ p`` and ``R = rbar``; prioritized sweeping uses expected
+updates, ``Q(S, A) += alpha [sum_S' p(S' | S, A) (rbar + gamma max_a Q(S', a)) - Q(S, A)]``,
+for the queue's top pair and for the priorities, and the predecessors of ``S`` are the pairs
+with a count into ``S``.
+
 Actions are epsilon-greedy with ties broken at random, which matters early on when the whole Q
 table is 0: a fixed tie-break (``argmax``) walks into walls and the curves of Figure 8.2 change.
 
@@ -32,13 +41,18 @@ are never acted from, so their Q values stay 0 and bootstrapping from them adds 
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
+import typing
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from mbrlax.envs.maze import Maze, MazeState
+
+Model = Literal["deterministic", "stochastic"]
+MODELS: tuple[str, ...] = typing.get_args(Model)
+"""The tabular models: last-seen ``(s, a) -> (r, s')``, or transition counts (section 8.4)."""
 
 
 def _check_shared(cfg: DynaQ | PrioritizedSweeping) -> None:
@@ -54,6 +68,8 @@ def _check_shared(cfg: DynaQ | PrioritizedSweeping) -> None:
         raise ValueError(
             f"{name}.max_episode_steps must be an int >= 1, got {cfg.max_episode_steps!r}."
         )
+    if cfg.model not in MODELS:
+        raise ValueError(f"{name}.model must be one of {MODELS}, got {cfg.model!r}.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +85,9 @@ class DynaQ:
             0 (the default) is plain Dyna-Q.
         max_episode_steps: real steps after which an episode is cut off (it bounds the
             ``while_loop``; the cut-off episode is reported with this many steps).
+        model: ``"deterministic"`` (the last-seen ``(r, s')`` per pair, the book's box) or
+            ``"stochastic"`` (counts of ``(s, a, s')`` and summed rewards, for environments
+            whose next state is random; planning then draws ``s'`` from the counts).
     """
 
     alpha: float = 0.1
@@ -77,6 +96,7 @@ class DynaQ:
     planning_steps: int = 5
     kappa: float = 0.0
     max_episode_steps: int = 10_000
+    model: Model = "deterministic"
 
     def __post_init__(self) -> None:
         _check_shared(self)
@@ -100,6 +120,9 @@ class PrioritizedSweeping:
         theta: a pair enters the queue only if its priority (the size of its Q-learning
             error) exceeds ``theta``, ``>= 0``.
         max_episode_steps: real steps after which an episode is cut off.
+        model: ``"deterministic"`` (the last-seen ``(r, s')`` per pair, the book's box) or
+            ``"stochastic"`` (counts of ``(s, a, s')`` and summed rewards, for environments
+            whose next state is random; the sweeps then make expected updates).
     """
 
     alpha: float = 0.5
@@ -108,6 +131,7 @@ class PrioritizedSweeping:
     planning_steps: int = 5
     theta: float = 1e-4
     max_episode_steps: int = 10_000
+    model: Model = "deterministic"
 
     def __post_init__(self) -> None:
         _check_shared(self)
@@ -125,7 +149,7 @@ Config = DynaQ | PrioritizedSweeping
 
 
 class DynaQState(NamedTuple):
-    """The agent: value table, deterministic model and the bookkeeping of Dyna-Q+.
+    """The agent: value table, tabular model and the bookkeeping of Dyna-Q+.
 
     Attributes:
         q: ``[S, A]`` action values.
@@ -142,6 +166,10 @@ class DynaQState(NamedTuple):
             not queued (unused by Dyna-Q).
         step: ``[]`` int32, real steps taken so far (over all episodes).
         updates: ``[]`` int32, Q-learning updates made so far, direct and planning.
+        counts: ``[S, A, S]`` int32, how many times ``(s, a)`` led to ``s'`` (the stochastic
+            model); ``[S, A, 0]`` with the deterministic model.
+        reward_sum: ``[S, A, S]`` the summed rewards of those transitions, so that
+            ``rbar(s, a, s') = reward_sum / counts``; ``[S, A, 0]`` with the deterministic model.
     """
 
     q: Float[Array, "S A"]
@@ -154,11 +182,20 @@ class DynaQState(NamedTuple):
     priority: Float[Array, "S A"]
     step: Int[Array, ""]
     updates: Int[Array, ""]
+    counts: Int[Array, "S A S2"]
+    reward_sum: Float[Array, "S A S2"]
 
 
-def init(num_states: int, num_actions: int) -> DynaQState:
-    """An agent knowing nothing: ``Q = 0``, empty model, every table ``[S, A]``."""
+def init(num_states: int, num_actions: int, model: Model = "deterministic") -> DynaQState:
+    """An agent knowing nothing: ``Q = 0``, empty model, every table ``[S, A]``.
+
+    ``model`` is the config's: ``"stochastic"`` allocates the ``[S, A, S]`` count tables,
+    ``"deterministic"`` leaves them ``[S, A, 0]``.
+    """
+    if model not in MODELS:
+        raise ValueError(f"init: model must be one of {MODELS}, got {model!r}.")
     shape = (num_states, num_actions)
+    outcomes = (*shape, num_states if model == "stochastic" else 0)
     return DynaQState(
         q=jnp.zeros(shape, jnp.float32),
         model_next=jnp.zeros(shape, jnp.int32),
@@ -170,6 +207,8 @@ def init(num_states: int, num_actions: int) -> DynaQState:
         priority=jnp.zeros(shape, jnp.float32),
         step=jnp.int32(0),
         updates=jnp.int32(0),
+        counts=jnp.zeros(outcomes, jnp.int32),
+        reward_sum=jnp.zeros(outcomes, jnp.float32),
     )
 
 
@@ -213,6 +252,9 @@ def update_model(
 ) -> DynaQState:
     """Record ``Model(s, a) <- (r, s')`` and that ``(s, a)`` was tried at ``agent.step``.
 
+    The stochastic model also counts ``(s, a, s')`` and adds ``r`` to its reward sum; the
+    last-seen tables are kept in both models (they list the seen pairs for planning).
+
     For Dyna-Q+ (``kappa > 0``), a state seen for the first time also gets its other actions
     into the model as leading back to ``s`` with reward 0 (the book's footnote on p. 168).
     """
@@ -234,6 +276,10 @@ def update_model(
     seen_pairs = seen_pairs.at[jnp.where(new_pair, num_seen, size)].set(
         s * num_actions + a, mode="drop"
     )
+    counts, reward_sum = agent.counts, agent.reward_sum
+    if config.model == "stochastic":
+        counts = counts.at[s, a, s_next].add(1)
+        reward_sum = reward_sum.at[s, a, s_next].add(r)
     return agent._replace(
         model_next=model_next.at[s, a].set(s_next),
         model_reward=model_reward.at[s, a].set(r),
@@ -241,25 +287,61 @@ def update_model(
         seen_pairs=seen_pairs,
         num_seen=num_seen + new_pair.astype(jnp.int32),
         last_tried=agent.last_tried.at[s, a].set(agent.step),
+        counts=counts,
+        reward_sum=reward_sum,
     )
+
+
+def sample_outcome(
+    agent: DynaQState, s: Int[Array, ""], a: Int[Array, ""], key: PRNGKeyArray
+) -> tuple[Float[Array, ""], Int[Array, ""]]:
+    """A modelled ``(r, s')`` of ``(s, a)`` from the stochastic model: ``s' ~ p(. | s, a)``.
+
+    ``r = rbar(s, a, s')``. A pair in the model but never taken (Dyna-Q+'s untried actions)
+    has no counts and gets its last-seen entry, ``(0, s)``.
+    """
+    counts = agent.counts[s, a]
+    tried = counts.sum() > 0
+    drawn = jax.random.categorical(key, jnp.log(counts.astype(jnp.float32))).astype(jnp.int32)
+    s_next = jnp.where(tried, drawn, agent.model_next[s, a])
+    mean_reward = agent.reward_sum[s, a, s_next] / jnp.maximum(counts[s_next], 1)
+    return jnp.where(tried, mean_reward, agent.model_reward[s, a]), s_next
+
+
+def expected_target(agent: DynaQState, q: Float[Array, "S A"], gamma: float) -> Float[Array, "S A"]:
+    """``sum_s' p(s' | s, a) [rbar(s, a, s') + gamma max_a' q(s', a')]`` for every pair; ``[S, A]``.
+
+    From the stochastic model's counts; 0 for pairs never taken. Since ``p rbar`` is
+    ``reward_sum / n(s, a)``, it is ``(sum_s' reward_sum + gamma counts @ max_a' q) / n(s, a)``.
+    """
+    visits = agent.counts.sum(axis=-1)
+    total = agent.reward_sum.sum(axis=-1) + gamma * (agent.counts.astype(jnp.float32) @ q.max(1))
+    return total / jnp.maximum(visits, 1)
 
 
 def plan(config: DynaQ, agent: DynaQState, key: PRNGKeyArray) -> DynaQState:
     """``planning_steps`` Q-learning updates on ``(s, a)`` drawn uniformly from the model.
 
-    The agent must have seen at least one ``(s, a)``.
+    The deterministic model gives each pair's last-seen ``(r, s')``; the stochastic one a
+    fresh :func:`sample_outcome` per update. The agent must have seen at least one ``(s, a)``.
     """
     num_actions = agent.q.shape[1]
+    stochastic = config.model == "stochastic"
+    if stochastic:  # the deterministic model keeps the whole key for the draws (same numbers)
+        key, outcome_key = jax.random.split(key)
+        outcome_keys = jax.random.split(outcome_key, config.planning_steps)
     draws = jax.random.randint(key, (config.planning_steps,), 0, agent.num_seen)
     indices = agent.seen_pairs[draws]
 
     def one_update(i: Int[Array, ""], q: Float[Array, "S A"]) -> Float[Array, "S A"]:
         s, a = indices[i] // num_actions, indices[i] % num_actions
-        r = agent.model_reward[s, a]
+        if stochastic:
+            r, s_next = sample_outcome(agent, s, a, outcome_keys[i])
+        else:
+            r, s_next = agent.model_reward[s, a], agent.model_next[s, a]
         if config.kappa > 0:
             tau = (agent.step - agent.last_tried[s, a]).astype(jnp.float32)
             r = r + config.kappa * jnp.sqrt(tau)
-        s_next = agent.model_next[s, a]
         return q_learning_update(q, s, a, r, s_next, jnp.array(False), config.alpha, config.gamma)
 
     return agent._replace(q=jax.lax.fori_loop(0, config.planning_steps, one_update, agent.q))
@@ -280,22 +362,32 @@ def sweep(config: PrioritizedSweeping, agent: DynaQState) -> DynaQState:
     """Up to ``planning_steps`` updates of the queue's top pair, queueing its predecessors.
 
     Stops early (the remaining iterations are no-ops) once the queue is empty; ``updates``
-    counts the updates actually made.
+    counts the updates actually made. The deterministic model makes sample updates, the
+    stochastic one expected updates (:func:`expected_target`), both for ``Q`` and priorities.
     """
 
     def one_update(_: Int[Array, ""], agent: DynaQState) -> DynaQState:
         flat = jnp.argmax(agent.priority)
         s, a = jnp.unravel_index(flat, agent.priority.shape)
         active = agent.priority[s, a] > 0
-        r, s_next = agent.model_reward[s, a], agent.model_next[s, a]
-        updated = q_learning_update(
-            agent.q, s, a, r, s_next, jnp.array(False), config.alpha, config.gamma
-        )
+        if config.model == "stochastic":
+            target = expected_target(agent, agent.q, config.gamma)[s, a]
+            updated = agent.q.at[s, a].add(config.alpha * (target - agent.q[s, a]))
+        else:
+            r, s_next = agent.model_reward[s, a], agent.model_next[s, a]
+            updated = q_learning_update(
+                agent.q, s, a, r, s_next, jnp.array(False), config.alpha, config.gamma
+            )
         q = jnp.where(active, updated, agent.q)
         priority = agent.priority.at[s, a].set(0.0)
-        # Predecessors of s: every seen pair the model sends to s.
-        target = agent.model_reward + config.gamma * q[s].max()
-        error = jnp.where(agent.seen & (agent.model_next == s), target - q, 0.0)
+        if config.model == "stochastic":
+            # Predecessors of s: every pair that has led to s at least once.
+            targets = expected_target(agent, q, config.gamma)
+            error = jnp.where(agent.counts[:, :, s] > 0, targets - q, 0.0)
+        else:
+            # Predecessors of s: every seen pair the model sends to s.
+            targets = agent.model_reward + config.gamma * q[s].max()
+            error = jnp.where(agent.seen & (agent.model_next == s), targets - q, 0.0)
         priority = jnp.where(active, queue(priority, error, config.theta), agent.priority)
         return agent._replace(
             q=q, priority=priority, updates=agent.updates + active.astype(jnp.int32)
@@ -316,10 +408,16 @@ def learn_prioritized(
     """One real step of prioritized sweeping: model learning, queue ``(s, a)``, sweep.
 
     There is no direct update: ``Q(s, a)`` changes only when the sweep takes it from the queue.
+    With the stochastic model the priority is the expected error of ``(s, a)`` under the
+    updated counts (a terminal ``s'`` bootstraps from its Q row, which stays 0).
     """
     agent = update_model(config, agent, s, a, r, s_next)
-    bootstrap = jnp.where(terminated, 0.0, agent.q[s_next].max())
-    error = jnp.zeros_like(agent.q).at[s, a].set(r + config.gamma * bootstrap - agent.q[s, a])
+    if config.model == "stochastic":
+        target = expected_target(agent, agent.q, config.gamma)[s, a]
+    else:
+        bootstrap = jnp.where(terminated, 0.0, agent.q[s_next].max())
+        target = r + config.gamma * bootstrap
+    error = jnp.zeros_like(agent.q).at[s, a].set(target - agent.q[s, a])
     agent = agent._replace(priority=queue(agent.priority, error, config.theta))
     return sweep(config, agent)._replace(step=agent.step + 1)
 
@@ -398,7 +496,7 @@ def train_episodes(
     Jittable with ``config``, ``maze`` and ``num_episodes`` static; ``vmap`` over ``key``.
     """
     env_state, _ = maze.reset(key)
-    agent = init(maze.num_states, maze.num_actions)
+    agent = init(maze.num_states, maze.num_actions, config.model)
 
     def episode(
         carry: tuple[DynaQState, MazeState], key: PRNGKeyArray
@@ -428,7 +526,7 @@ def run_steps(
     are not cut off (``max_episode_steps`` is unused).
     """
     env_state, _ = maze.reset(key)
-    agent = init(maze.num_states, maze.num_actions)
+    agent = init(maze.num_states, maze.num_actions, config.model)
 
     def step(
         carry: tuple[_StepCarry, Float[Array, ""]], _: None
@@ -495,7 +593,7 @@ def learning_curve(
     Jittable with ``config``, ``maze``, ``num_episodes`` static; ``vmap`` over ``key``.
     """
     env_state, _ = maze.reset(key)
-    agent = init(maze.num_states, maze.num_actions)
+    agent = init(maze.num_states, maze.num_actions, config.model)
 
     def episode(
         carry: tuple[DynaQState, MazeState], key: PRNGKeyArray
