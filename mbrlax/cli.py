@@ -23,11 +23,12 @@ import numpy as np
 import tyro
 
 COMMANDS = ("train", "resume", "eval", "plot", "compare", "sweep", "draw")
-ALGOS = ("pets", "mpc")
+ALGOS = ("pets", "mpc", "dyna-q")
 USAGE = """usage: mbrlax {train,resume,eval,plot,compare,sweep,draw} ...
 
   mbrlax train pets --env Pendulum-v1 --seed 0 --episodes 10 --run-dir DIR [--overwrite]
   mbrlax train mpc --env mbrlax/CartpoleSwingup-v0 agent.planner:ilqr   (known model)
+  mbrlax train dyna-q --env FrozenLake-v1 [agent:prioritized-sweeping]   (tabular)
   mbrlax resume DIR                  (or: mbrlax train pets --resume DIR)
   mbrlax eval DIR [--episodes 5]
   mbrlax plot DIR [DIR ...] [--out curves.png]
@@ -39,7 +40,7 @@ USAGE = """usage: mbrlax {train,resume,eval,plot,compare,sweep,draw} ...
 A DIR given to plot or compare is a run directory or a folder holding run directories
 (searched recursively); runs are grouped by algorithm and env, seeds aggregated.
 
-Run `mbrlax train pets --help` (or `mpc`) for every option."""
+Run `mbrlax train pets --help` (or `mpc`, `dyna-q`) for every option."""
 
 
 class CLIError(SystemExit):
@@ -112,7 +113,15 @@ def _print_result(result) -> None:
     print(
         format_table(
             result.rows,
-            ["episode", "env_steps", "train_return", "eval_return", "act_ms", "wall_seconds"],
+            [
+                "episode",
+                "env_steps",
+                "train_return",
+                "train_episode_length",
+                "eval_return",
+                "act_ms",
+                "wall_seconds",
+            ],
         )
     )
     print(f"Learning curve: {result.run_dir / 'learning_curve.png'}")
@@ -151,8 +160,40 @@ def train_command(args: Sequence[str]) -> None:
         exp = dataclasses.replace(exp, run_dir=exp.default_run_dir())
     if overwrite:
         _clear_run_dir(Path(exp.run_dir))
+    runs = getattr(exp, "runs", 1)
+    if runs > 1:
+        from mbrlax.experiment import run_many
+
+        print(
+            f"Training {algo.upper()} on {exp.env}, {runs} runs (seeds {exp.seed}.."
+            f"{exp.seed + runs - 1}) as one compiled computation -> {exp.run_dir}"
+        )
+        _print_many(run_many(exp), Path(exp.run_dir))
+        return
     print(f"Training {algo.upper()} on {exp.env} (seed {exp.seed}) -> {exp.run_dir}")
     _print_result(run(exp))
+
+
+def _print_many(results, run_dir: Path) -> None:
+    """Mean and spread over runs of each episode's length and return (a few episodes)."""
+    lengths = np.array([[r["train_episode_length"] for r in res.rows] for res in results])
+    returns = np.array([[r["train_return"] for r in res.rows] for res in results])
+    episodes = sorted(
+        {e for e in (1, 2, 3, 5, 10, 20, 50, 100, 200, 500) if e <= lengths.shape[1]}
+        | {lengths.shape[1]}
+    )
+    rows = [
+        {
+            "episode": e,
+            "mean_length": float(lengths[:, e - 1].mean()),
+            "min_length": int(lengths[:, e - 1].min()),
+            "max_length": int(lengths[:, e - 1].max()),
+            "mean_return": float(returns[:, e - 1].mean()),
+        }
+        for e in episodes
+    ]
+    print(format_table(rows, ["episode", "mean_length", "min_length", "max_length", "mean_return"]))
+    print(f"Learning curves: {run_dir / 'learning_curve.png'} (one run per seed<k>/ folder)")
 
 
 def _clear_run_dir(run_dir: Path) -> None:

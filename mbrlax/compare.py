@@ -41,6 +41,7 @@ class Run:
         train_return: [T] return of the training episode.
         eval_return: [T] mean eval return; NaN on rows without an evaluation.
         wall_seconds: [T] seconds since the run started.
+        episode_length: [T] steps of the training episode (NaN where not recorded).
     """
 
     path: Path
@@ -51,6 +52,7 @@ class Run:
     train_return: Float[np.ndarray, " T"]
     eval_return: Float[np.ndarray, " T"]
     wall_seconds: Float[np.ndarray, " T"]
+    episode_length: Float[np.ndarray, " T"] = dataclasses.field(default_factory=lambda: np.zeros(0))
 
     @property
     def key(self) -> GroupKey:
@@ -133,6 +135,7 @@ def load_run(run_dir: str | Path) -> Run:
         train_return=column("train_return"),
         eval_return=column("eval_return"),
         wall_seconds=column("wall_seconds"),
+        episode_length=column("train_episode_length"),
     )
 
 

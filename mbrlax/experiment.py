@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import time
 import typing
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,13 +14,26 @@ import jax
 import numpy as np
 import tyro
 
+from mbrlax.agents.base import eval_act
+from mbrlax.agents.dyna import DynaQ, PrioritizedSweeping
+from mbrlax.agents.dyna_agent import DynaAgent
+from mbrlax.agents.dyna_presets import DYNA_RUNNER, dyna_preset
 from mbrlax.agents.mpc import KnownModelMPC, MPCConfig
 from mbrlax.agents.mpc_presets import mpc_preset
 from mbrlax.agents.pets import PETS, PETSConfig
 from mbrlax.agents.pets.presets import pets_preset
+from mbrlax.compiled import check_compilable, compiled_runs
 from mbrlax.envs import get_task, list_jax_envs, make_env, make_jax_env
-from mbrlax.logger import CONFIG_FILE, RunDirError, read_config, write_json_atomic
-from mbrlax.runner import RunnerConfig, RunResult, run_episode, train
+from mbrlax.logger import (
+    CONFIG_FILE,
+    CURVE_FILE,
+    RunDirError,
+    RunLogger,
+    read_config,
+    write_json_atomic,
+)
+from mbrlax.plotting import plot_learning_curves
+from mbrlax.runner import METRIC_COLUMNS, RunnerConfig, RunResult, run_episode, train
 from mbrlax.video import make_recording_env
 
 MODEL_FILE = "final_model.eqx"
@@ -63,6 +77,13 @@ class PETSExperiment:
 
     def make_agent(self, spec) -> PETS:
         return PETS(self.agent, spec, get_task(self.env))
+
+    def final_model(self, state: Any) -> Any:
+        """What ``final_model.eqx`` keeps of the agent's state: the learned dynamics."""
+        return state.model_params
+
+    def with_final_model(self, state: Any, model: Any) -> Any:
+        return state._replace(model_params=model)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,11 +143,97 @@ class MPCExperiment:
             )
         return KnownModelMPC(self.agent, spec, make_jax_env(self.model or self.env))
 
+    def final_model(self, state: Any) -> None:
+        """Nothing is learned, so there is no final model to keep."""
+        del state
 
-Experiment = PETSExperiment | MPCExperiment
-EXPERIMENTS: dict[str, type[PETSExperiment] | type[MPCExperiment]] = {
+    def with_final_model(self, state: Any, model: Any) -> Any:
+        return state
+
+
+@dataclasses.dataclass(frozen=True)
+class DynaExperiment:
+    """Tabular Dyna-Q, Dyna-Q+ or prioritized sweeping on an env with discrete observations
+    and actions.
+
+    Attributes:
+        env: a Gymnasium id with Discrete observations (FrozenLake-v1, CliffWalking-v1,
+            Taxi-v4) or a JAX-native maze (mbrlax/DynaMaze-v0, mbrlax/BlockingMaze-v0,
+            mbrlax/ShortcutMaze-v0).
+        seed: the one seed of the run; same seed, same numbers.
+        run_dir: where config, metrics.csv and plots go
+            (default: runs/dyna-q-<env>-seed<seed>-<time>).
+        agent: the algorithm and its hyper-parameters (defaults come from the env's preset):
+            agent:dyna-q (planning-steps 0 is Q-learning, kappa > 0 Dyna-Q+) or
+            agent:prioritized-sweeping; --agent.model stochastic for a count-based model.
+        runner: episodes and evaluation; Dyna learns after every env step (refit-every 1).
+        runs: independent runs, seeds seed, seed+1, ...; more than one needs a JAX-native env
+            (the mazes) and trains them all as one vmapped, compiled computation, each run
+            written to run_dir/seed<k> exactly as the runner would have trained it.
+    """
+
+    env: str = "mbrlax/DynaMaze-v0"
+    seed: int = 0
+    run_dir: Path | None = None
+    agent: DynaQ | PrioritizedSweeping = DynaQ()
+    runner: Annotated[RunnerConfig, tyro.conf.OmitArgPrefixes] = DYNA_RUNNER
+    runs: int = 1
+
+    algo: typing.ClassVar[str] = "dyna-q"
+
+    @classmethod
+    def preset(cls, env: str, **kwargs: Any) -> DynaExperiment:
+        """The defaults for ``env`` (see ``mbrlax.agents.dyna_presets``); ``kwargs`` override
+        any field, ``agent`` and ``runner`` included."""
+        agent, runner = dyna_preset(env)
+        return cls(**{"env": env, "agent": agent, "runner": runner, **kwargs})
+
+    def default_run_dir(self) -> Path:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        return Path("runs") / f"dyna-q-{self.env.replace('/', '_')}-seed{self.seed}-{stamp}"
+
+    def check(self) -> None:
+        """Raise ``ValueError`` saying what to do if the env is not tabular or the runner
+        would not learn after every step; before any run directory is made."""
+        if self.runner.refit_every != 1:
+            raise ValueError(
+                "Dyna learns after every env step: use --refit-every 1 (got "
+                f"{self.runner.refit_every})."
+            )
+        if self.runs < 1:
+            raise ValueError(f"--runs must be >= 1, got {self.runs}.")
+        if self.runs > 1:
+            if self.env not in list_jax_envs():
+                raise ValueError(
+                    f"--runs {self.runs} compiles the runs into one computation, which needs a "
+                    f"JAX-native env, and {self.env!r} is not one; run its seeds one by one "
+                    f"(`mbrlax sweep --envs {self.env} --seeds ...`), or use a maze "
+                    "(mbrlax/DynaMaze-v0, ...)."
+                )
+            check_compilable(self.runner)
+        env = make_env(self.env)
+        try:
+            self.make_agent(env.spec)
+        finally:
+            env.close()
+
+    def make_agent(self, spec) -> DynaAgent:
+        return DynaAgent(self.agent, spec)
+
+    def final_model(self, state: Any) -> Any:
+        """What ``final_model.eqx`` keeps: the whole agent (Q table and tabular model)."""
+        return state
+
+    def with_final_model(self, state: Any, model: Any) -> Any:
+        del state
+        return model
+
+
+Experiment = PETSExperiment | MPCExperiment | DynaExperiment
+EXPERIMENTS: dict[str, type[Experiment]] = {
     "pets": PETSExperiment,
     "mpc": MPCExperiment,
+    "dyna-q": DynaExperiment,
 }
 
 
@@ -159,16 +266,71 @@ def run(exp: Experiment, save: bool = True, resume: bool = False, **train_kwargs
         if video_env is not None:
             video_env.close()
     if result.run_dir is not None:
-        if hasattr(result.agent_state, "model_params"):  # a learned model to keep
-            tmp = result.run_dir / (MODEL_FILE + ".tmp")
-            eqx.tree_serialise_leaves(tmp, result.agent_state.model_params)
-            tmp.replace(result.run_dir / MODEL_FILE)  # never half a model file
-        last = result.rows[-1]
-        write_json_atomic(
-            result.run_dir / SUMMARY_FILE,
-            {k: last.get(k) for k in ("env_steps", "episode", "eval_return", "wall_seconds")},
-        )
+        _finish(exp, result)
     return result
+
+
+def run_many(exp: DynaExperiment) -> list[RunResult]:
+    """``exp.runs`` runs of tabular Dyna on a JAX-native env as one compiled computation.
+
+    Seeds ``exp.seed, exp.seed + 1, ...``; run ``k`` goes to ``<run_dir>/seed<k>``, a run
+    directory like any other (config, metrics, learning curve, final model), holding what
+    ``mbrlax train dyna-q --runs 1 --seed k`` would have written (see
+    :func:`mbrlax.compiled.compiled_runs`). ``<run_dir>/learning_curve.png`` shows
+    them all. ``wall_seconds`` is the time of the whole computation, on each run's last row.
+    """
+    exp.check()
+    base = Path(exp.run_dir or exp.default_run_dir())
+    seeds = [exp.seed + i for i in range(exp.runs)]
+    singles = [dataclasses.replace(exp, seed=s, runs=1, run_dir=base / f"seed{s}") for s in seeds]
+    taken = [e.run_dir for e in singles if (e.run_dir / CONFIG_FILE).exists()]
+    if taken:
+        raise RunDirError(
+            f"{taken[0]} already holds a run; nothing was overwritten. Pass another --run-dir, "
+            "or delete that directory if you no longer need it."
+        )
+    env = make_jax_env(exp.env)
+    agent = exp.make_agent(env.spec)
+    start = time.perf_counter()
+    out = jax.device_get(compiled_runs(agent, env, exp.runner, seeds))
+    wall = time.perf_counter() - start
+    results = []
+    for i, single in enumerate(singles):
+        record = {"algo": exp.algo, "env": exp.env, "seed": single.seed, "experiment": single}
+        logger = RunLogger(single.run_dir, record, METRIC_COLUMNS, tensorboard=False)
+        rows = []
+        for e in range(exp.runner.episodes):
+            last = e + 1 == exp.runner.episodes
+            row = {
+                "env_steps": int(out.env_steps[i, e]),
+                "episode": e + 1,
+                "train_return": float(out.episode_return[i, e]),
+                "train_episode_length": int(out.episode_length[i, e]),
+                "wall_seconds": wall if last else float("nan"),
+            }
+            logger.log_row(row)
+            rows.append(row)
+        logger.close()
+        state = jax.tree.map(lambda x, i=i: x[i], out.agent)
+        _finish(single, RunResult(rows, single.run_dir, state))
+        plot_learning_curves([single.run_dir], single.run_dir / CURVE_FILE)
+        results.append(RunResult(rows, single.run_dir, state))
+    plot_learning_curves([e.run_dir for e in singles], base / CURVE_FILE)
+    return results
+
+
+def _finish(exp: Experiment, result: RunResult) -> None:
+    """Keep a finished run's final model and its summary in its run directory."""
+    model = exp.final_model(result.agent_state)
+    if model is not None:  # something learned to keep
+        tmp = result.run_dir / (MODEL_FILE + ".tmp")
+        eqx.tree_serialise_leaves(tmp, model)
+        tmp.replace(result.run_dir / MODEL_FILE)  # never half a model file
+    last = result.rows[-1]
+    write_json_atomic(
+        result.run_dir / SUMMARY_FILE,
+        {k: last.get(k) for k in ("env_steps", "episode", "eval_return", "wall_seconds")},
+    )
 
 
 def resume(run_dir: str | Path, **train_kwargs: Any) -> RunResult:
@@ -227,19 +389,20 @@ def evaluate(run_dir: str | Path, episodes: int = 5, seed: int = 12345) -> list[
     run_dir = Path(run_dir)
     exp = load_experiment(run_dir)
     model_path = run_dir / MODEL_FILE
-    learned = isinstance(exp, PETSExperiment)
-    if learned and not model_path.exists():
-        raise FileNotFoundError(
-            f"{model_path} is missing: the run did not finish, so there is no final model."
-        )
     env = make_env(exp.env)
     agent = exp.make_agent(env.spec)
     key = jax.random.key(seed)
     key, init_key = jax.random.split(key)
     state = agent.init(init_key)
-    if learned:
-        params = eqx.tree_deserialise_leaves(model_path, state.model_params)
-        state = state._replace(model_params=params)
+    template = exp.final_model(state)
+    if template is not None:
+        if not model_path.exists():
+            env.close()
+            raise FileNotFoundError(
+                f"{model_path} is missing: the run did not finish, so there is no final model."
+            )
+        state = exp.with_final_model(state, eqx.tree_deserialise_leaves(model_path, template))
+    act = eval_act(agent)
     returns = []
     for i in range(episodes):
         state = agent.begin_episode(state)
@@ -247,7 +410,7 @@ def evaluate(run_dir: str | Path, episodes: int = 5, seed: int = 12345) -> list[
         def policy(obs):
             nonlocal state, key
             key, k = jax.random.split(key)
-            action, state, _ = agent.act(state, obs, k)
+            action, state, _ = act(state, obs, k)
             return np.asarray(action)
 
         returns.append(run_episode(env, policy, seed + i)[0])

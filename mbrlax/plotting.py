@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from mbrlax.compare import group_runs, load_run, mean_curve
 
 
@@ -12,6 +14,10 @@ def plot_learning_curves(
     run_dirs: Sequence[str | Path], out_path: str | Path, title: str | None = None
 ) -> Path:
     """Plot eval return against env steps for run directories, one colour per (algo, env).
+
+    When training episodes differ in length (episodes that end at a goal, as in the mazes,
+    where the length is what learning shortens), a second panel shows steps per episode
+    against the episode, averaged over seeds, on a log scale.
 
     A group of one run shows its eval return (solid, with markers) and its training episodes
     (faded). A group of several seeds shows the mean eval return over seeds in bold with a band
@@ -24,8 +30,13 @@ def plot_learning_curves(
     matplotlib.use("Agg")  # headless: no display is needed to save a PNG
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     groups = group_runs(load_run(d) for d in run_dirs)
+    show_lengths = any(_lengths_vary(run) for runs in groups.values() for run in runs)
+    if show_lengths:
+        fig, (ax, ax_len) = plt.subplots(1, 2, figsize=(12, 4.2), dpi=110)
+        _plot_episode_lengths(ax_len, groups)
+    else:
+        fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     for i, ((algo, env), runs) in enumerate(groups.items()):
         color = f"C{i}"
         label = f"{algo} on {env}"
@@ -67,3 +78,29 @@ def plot_learning_curves(
     plt.close(fig)
     tmp.replace(out_path)
     return out_path
+
+
+def _lengths_vary(run) -> bool:
+    lengths = run.episode_length[np.isfinite(run.episode_length)]
+    return lengths.size > 1 and lengths.min() != lengths.max()
+
+
+def _plot_episode_lengths(ax, groups) -> None:
+    """Steps per training episode against the episode, mean over each group's seeds."""
+    for i, ((algo, env), runs) in enumerate(groups.items()):
+        n = min(len(run.episode_length) for run in runs)
+        if n == 0:
+            continue
+        lengths = np.stack([run.episode_length[:n] for run in runs])
+        episodes = np.arange(1, n + 1)
+        if len(runs) > 1:
+            for row in lengths:
+                ax.plot(episodes, row, color=f"C{i}", alpha=0.15, lw=0.6)
+        label = f"{algo} on {env}" + (f" (mean of {len(runs)})" if len(runs) > 1 else "")
+        ax.plot(episodes, lengths.mean(axis=0), color=f"C{i}", lw=1.8, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("training episode")
+    ax.set_ylabel("steps per episode")
+    ax.set_title("Steps per training episode")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="upper right", fontsize=8)

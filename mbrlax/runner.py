@@ -18,7 +18,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from mbrlax.agents.base import Agent
+from mbrlax.agents.base import Agent, eval_act
 from mbrlax.checkpoint import CheckpointManager, load_checkpoint
 from mbrlax.data.buffer import ReplayBuffer, Transition
 from mbrlax.envs.base import EnvError
@@ -42,6 +42,10 @@ METRIC_COLUMNS = [
     "act_ms",
     "wall_seconds",
 ]
+
+
+PLOT_EVERY_SECONDS = 5.0
+"""The shortest time between two redraws of a run's ``learning_curve.png``."""
 
 
 def check_finite_step(env_id: str, obs: Any, reward: float, where: str) -> None:
@@ -126,8 +130,9 @@ class RunResult:
     buffer: ReplayBuffer | None = None
 
 
-def _episode_seed(seed: int, stream: int, episode: int) -> int:
-    # Distinct, reproducible env seeds for the training (stream 0) and eval (stream 1) envs.
+def episode_seed(seed: int, stream: int, episode: int) -> int:
+    """The env seed of an episode: distinct and reproducible for the training (stream 0) and
+    evaluation (stream 1) envs of the run with ``seed``."""
     return int(np.random.SeedSequence([seed, stream, episode]).generate_state(1)[0])
 
 
@@ -142,7 +147,7 @@ def _example_transition(spec: EnvSpec) -> Transition:
     action = (
         np.zeros(spec.action_shape, np.float32) if spec.is_continuous else np.zeros((), np.int32)
     )
-    obs = np.zeros(spec.obs_shape, np.float32)
+    obs = np.zeros(spec.obs_shape, spec.obs_dtype)
     return Transition(obs, action, np.float32(0), obs, np.bool_(False))
 
 
@@ -195,11 +200,11 @@ class _Progress:
         return meta
 
     @classmethod
-    def from_meta(cls, meta: dict[str, Any]) -> _Progress:
+    def from_meta(cls, meta: dict[str, Any], spec: EnvSpec) -> _Progress:
         fields = {f.name for f in dataclasses.fields(cls)}
         progress = cls(**{k: v for k, v in meta.items() if k in fields})
         if progress.obs is not None:
-            progress.obs = np.asarray(progress.obs, np.float32)
+            progress.obs = np.asarray(progress.obs, spec.obs_dtype)
         return progress
 
 
@@ -257,6 +262,7 @@ def train(
                 )
 
     start = time.perf_counter() - progress.elapsed
+    last_plot = -np.inf
     bar = tqdm(
         total=config.episodes * horizon,
         initial=progress.env_steps,
@@ -267,15 +273,20 @@ def train(
         mininterval=0.1 if sys.stderr.isatty() else 10.0,
     )
 
-    def agent_policy(obs: np.ndarray) -> np.ndarray:
-        nonlocal state, key
-        key, act_key = jax.random.split(key)
-        t0 = time.perf_counter()
-        action, state, _ = agent.act(state, obs, act_key)
-        action = np.asarray(action)  # waits for the device: the timing is the full latency
-        progress.act_seconds += time.perf_counter() - t0
-        progress.act_calls += 1
-        return action
+    def policy(act: Callable[..., Any]) -> Callable[[np.ndarray], np.ndarray]:
+        def agent_policy(obs: np.ndarray) -> np.ndarray:
+            nonlocal state, key
+            key, act_key = jax.random.split(key)
+            t0 = time.perf_counter()
+            action, state, _ = act(state, obs, act_key)
+            action = np.asarray(action)  # waits for the device: the timing is the full latency
+            progress.act_seconds += time.perf_counter() - t0
+            progress.act_calls += 1
+            return action
+
+        return agent_policy
+
+    agent_policy, eval_policy = policy(agent.act), policy(eval_act(agent))
 
     def learn() -> None:
         nonlocal state, key
@@ -300,9 +311,16 @@ def train(
             return
         progress.elapsed = time.perf_counter() - start
         trees = {"agent": state, "buffer": buffer, "key": key}
-        if progress.obs is not None:
+        # A JAX-native env is saved at episode boundaries too: a run may change its world
+        # (the blocking maze's walls move at a global step), which the next episode carries on.
+        env_saved = env.can_snapshot and progress.env_steps > 0
+        if env_saved:
             trees["env"] = env.snapshot()
-        meta = {"progress": progress.to_meta(), "numpy_rng": rng.bit_generator.state}
+        meta = {
+            "progress": progress.to_meta(),
+            "numpy_rng": rng.bit_generator.state,
+            "env_saved": env_saved,
+        }
         checkpoints.save(progress.env_steps, trees, meta)
         progress.last_checkpoint = progress.env_steps
 
@@ -315,7 +333,7 @@ def train(
             episode = progress.episode
             if progress.obs is None:  # a new episode (else: resumed mid-episode)
                 state = agent.begin_episode(state)
-                progress.obs, _ = env.reset(seed=_episode_seed(seed, 0, episode))
+                progress.obs, _ = env.reset(seed=episode_seed(seed, 0, episode))
                 progress.ep_return, progress.ep_length = 0.0, 0
             while True:
                 obs = progress.obs
@@ -365,15 +383,15 @@ def train(
                 record = record and (evaluation % config.video_every == 0 or is_last)
                 for i in range(config.eval_episodes):
                     state = agent.begin_episode(state)
-                    ep_seed = _episode_seed(seed, 1, episode * config.eval_episodes + i)
+                    ep_seed = episode_seed(seed, 1, episode * config.eval_episodes + i)
                     if record and i == 0:
                         path = logger.run_dir / "videos" / f"eval-{progress.env_steps:08d}.mp4"
-                        ret = _record(video_env, agent_policy, ep_seed, path, logger)
+                        ret = _record(video_env, eval_policy, ep_seed, path, logger)
                         if ret is not None:
                             returns.append(ret)
                             continue
                         state = agent.begin_episode(state)
-                    returns.append(run_episode(eval_env, agent_policy, ep_seed)[0])
+                    returns.append(run_episode(eval_env, eval_policy, ep_seed)[0])
                 row["eval_return"] = float(np.mean(returns))
                 row["eval_return_std"] = float(np.std(returns))
             row["act_ms"] = 1000 * progress.act_seconds / max(progress.act_calls, 1)
@@ -386,7 +404,11 @@ def train(
             )
             if logger is not None:
                 logger.log_row(row)
-                plot_learning_curves([logger.run_dir], logger.run_dir / CURVE_FILE)
+                # Redrawn after every episode, but at most every few seconds (short episodes,
+                # e.g. tabular ones, would otherwise spend their time plotting); always at the end.
+                if is_last or time.perf_counter() - last_plot >= PLOT_EVERY_SECONDS:
+                    plot_learning_curves([logger.run_dir], logger.run_dir / CURVE_FILE)
+                    last_plot = time.perf_counter()
             if on_row is not None:
                 on_row(row)
             if checkpoint_due() or is_last:
@@ -445,11 +467,11 @@ def _restore(
         return None
     for path, why in found.skipped:
         logger.note(f"skipping unusable checkpoint {path.name}: {why}")
-    progress = _Progress.from_meta(found.meta["progress"])
+    progress = _Progress.from_meta(found.meta["progress"], env.spec)
     rng = np.random.default_rng()
     rng.bit_generator.state = found.meta["numpy_rng"]
-    if progress.obs is not None:
-        # Mid-episode: the env's own state is in the checkpoint too (JAX-native envs only).
+    if progress.obs is not None or found.meta.get("env_saved", False):
+        # The env's own state is in the checkpoint too (JAX-native envs only).
         env.reset(seed=0)  # any reset gives the structure to restore into
         env_tree = load_checkpoint(found.path, {"env": env.snapshot()})[0]["env"]
         env.restore(env_tree)

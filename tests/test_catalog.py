@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
+from mbrlax.agents.dyna import DynaQ
+from mbrlax.agents.dyna_agent import DynaAgent
 from mbrlax.agents.mpc import KnownModelMPC, MPCConfig
 from mbrlax.agents.pets import PETS, PETSConfig
 from mbrlax.checkpoint import CheckpointError, CheckpointManager
@@ -347,6 +349,61 @@ def _(tmp_path, capsys, finished_run):
     model = Hidden()
     with pytest.raises(NotImplementedError, match="cannot recover its state from an obs"):
         KnownModelMPC(MPCConfig(), model.spec, model)
+
+
+@case("discrete-observations-for-pets")
+def _(tmp_path, capsys, finished_run):
+    with pytest.raises(ValueError, match="has discrete ones.*mbrlax train dyna-q"):
+        PETS(PETSConfig(), make_env("FrozenLake-v1").spec)
+
+
+@case("dyna-q-vector-observations")
+def _(tmp_path, capsys, finished_run):
+    said = cli_error(
+        capsys, ["train", "dyna-q", "--env", "Pendulum-v1", "--run-dir", str(tmp_path / "r")]
+    )
+    assert "tabular Dyna needs discrete observations" in said and "FrozenLake-v1" in said
+    assert not (tmp_path / "r").exists()
+
+
+@case("dyna-q-continuous-actions")
+def _(tmp_path, capsys, finished_run):
+    env = make_env(SpacesEnv(spaces.Discrete(4), BOX2))
+    with pytest.raises(ValueError, match="tabular Dyna needs discrete actions"):
+        DynaAgent(DynaQ(), env.spec)
+
+
+@case("dyna-q-runs-on-gymnasium-env")
+def _(tmp_path, capsys, finished_run):
+    argv = ["train", "dyna-q", "--env", "FrozenLake-v1", "--runs", "3"]
+    said = cli_error(capsys, [*argv, "--run-dir", str(tmp_path / "r")])
+    assert "needs a JAX-native env" in said and "mbrlax sweep" in said
+    assert not (tmp_path / "r").exists()
+
+
+@case("dyna-q-runs-with-evaluation")
+def _(tmp_path, capsys, finished_run):
+    argv = ["train", "dyna-q", "--runs", "3", "--eval-episodes", "2"]
+    said = cli_error(capsys, [*argv, "--run-dir", str(tmp_path / "r")])
+    assert "use --eval-episodes 0" in said
+    assert not (tmp_path / "r").exists()
+
+
+@case("dyna-q-refit-every")
+def _(tmp_path, capsys, finished_run):
+    said = cli_error(
+        capsys, ["train", "dyna-q", "--refit-every", "0", "--run-dir", str(tmp_path / "r")]
+    )
+    assert "use --refit-every 1" in said
+    assert not (tmp_path / "r").exists()
+
+
+@case("dyna-q-unknown-model")
+def _(tmp_path, capsys, finished_run):
+    argv = ["train", "dyna-q", "--run-dir", str(tmp_path / "r"), "agent:dyna-q"]
+    said = cli_error(capsys, [*argv, "--agent.model", "stochatic"])
+    assert "stochatic" in said and "stochastic" in said
+    assert not (tmp_path / "r").exists()
 
 
 @case("draw-fan-without-mppi")

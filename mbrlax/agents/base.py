@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from mbrlax.data.buffer import ReplayBuffer
+from mbrlax.data.buffer import ReplayBuffer, Transition
+from mbrlax.envs.spec import EnvSpec
 
 AgentState = Any
 
@@ -16,7 +18,8 @@ class Agent(Protocol):
 
     ``act`` is called every env step (it should be jitted inside the agent); ``update`` is
     called by the runner when it is time to learn (for PETS: refit the model). The replay
-    buffer belongs to the runner, which passes it to ``update``.
+    buffer belongs to the runner, which passes it to ``update``. An agent may also define
+    ``act_eval`` for evaluation episodes (see :func:`eval_act`).
     """
 
     def init(self, key: PRNGKeyArray) -> AgentState:
@@ -38,3 +41,21 @@ class Agent(Protocol):
     ) -> tuple[AgentState, dict[str, Array]]:
         """Learn from the data in ``buffer``; returns ``(state, metrics)``."""
         ...
+
+
+class OnlineAgent(Agent, Protocol):
+    """An agent that learns from each transition as it comes (tabular Dyna): besides
+    ``update`` (the newest transition of the runner's buffer) it has the pure ``learn`` on one
+    transition, so :func:`mbrlax.compiled.compiled_runs` can run its whole loop compiled."""
+
+    spec: EnvSpec
+
+    def learn(self, state: AgentState, t: Transition, key: PRNGKeyArray) -> AgentState:
+        """One real step of learning from transition ``t``; jittable."""
+        ...
+
+
+def eval_act(agent: Agent) -> Callable[..., Any]:
+    """The ``act`` of evaluation episodes: the agent's optional ``act_eval`` (same signature
+    as ``act``; e.g. greedy where training explores), else its ``act``."""
+    return getattr(agent, "act_eval", agent.act)

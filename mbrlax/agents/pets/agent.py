@@ -68,6 +68,13 @@ class PETS:
     task: TaskFunctions | None = None
 
     def __post_init__(self):
+        if self.spec.is_tabular:
+            raise ValueError(
+                f"PETS learns a neural model of vector observations but {self.spec.env_id} "
+                f"has discrete ones ({self.spec.num_states} states); use `mbrlax train dyna-q` "
+                "(a tabular model), or give the env one-hot Box observations (a small "
+                "gymnasium.ObservationWrapper)."
+            )
         if not self.spec.is_continuous:
             raise ValueError(
                 f"PETS plans continuous actions but {self.spec.env_id} has a Discrete action "
