@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from mbrlax.agents.base import Agent, eval_act
 from mbrlax.checkpoint import CheckpointManager, load_checkpoint
-from mbrlax.data.buffer import ReplayBuffer, Transition
+from mbrlax.data.buffer import ReplayBuffer, Transition, add_step
 from mbrlax.envs.base import EnvError
 from mbrlax.envs.gym_adapter import GymEnv
 from mbrlax.envs.spec import EnvSpec
@@ -39,10 +39,18 @@ METRIC_COLUMNS = [
     "model_train_loss",
     "model_val_mse",
     "model_epochs",
+    "critic_loss",
+    "actor_loss",
+    "alpha",
+    "entropy",
     "act_ms",
     "wall_seconds",
 ]
 
+
+EVAL_STEP_LIMIT = 10_000
+"""Evaluation episodes of an env without a time limit end after this many steps: a greedy
+policy can loop forever (CliffWalking-v1 has no limit and walls to walk into)."""
 
 PLOT_EVERY_SECONDS = 5.0
 """The shortest time between two redraws of a run's ``learning_curve.png``."""
@@ -70,6 +78,8 @@ class RunnerConfig:
 
     Attributes:
         episodes: training episodes in total, warm-up episodes included.
+        total_steps: end the run with the episode in which the env steps reach this many
+            (0: only ``episodes`` ends it); for envs whose episodes differ in length.
         warmup_steps: env steps with uniformly random actions before the agent acts
             (PETS: one random episode to fit a first model).
         refit_every: learn every this many env steps; 0 means once at the end of every episode.
@@ -87,6 +97,7 @@ class RunnerConfig:
     """
 
     episodes: int = 10
+    total_steps: int = 0
     warmup_steps: int = 200
     refit_every: int = 0
     eval_episodes: int = 1
@@ -101,6 +112,7 @@ class RunnerConfig:
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}.")
         for name in (
+            "total_steps",
             "warmup_steps",
             "refit_every",
             "eval_episodes",
@@ -158,7 +170,8 @@ def run_episode(
     on_step: Callable[[Transition], None] | None = None,
     max_steps: int | None = None,
 ) -> tuple[float, int]:
-    """Play one episode on the host; returns ``(return, length)``."""
+    """Play one episode on the host; returns ``(return, length)``. It ends at termination,
+    truncation or after ``max_steps`` steps."""
     obs, _ = env.reset(seed=seed)
     total, length = 0.0, 0
     while True:
@@ -235,7 +248,11 @@ def train(
         raise ValueError("resume=True needs the run_dir of the run to continue.")
     spec = env.spec
     horizon = spec.max_episode_steps or 1000
-    capacity = config.buffer_capacity or config.episodes * horizon
+    eval_limit = spec.max_episode_steps or EVAL_STEP_LIMIT
+    max_steps = config.episodes * horizon
+    if config.total_steps:
+        max_steps = min(max_steps, config.total_steps + horizon - 1)
+    capacity = config.buffer_capacity or max_steps
     buffer = ReplayBuffer.create(_example_transition(spec), capacity)
     key = jax.random.key(seed)
     key, init_key = jax.random.split(key)
@@ -264,7 +281,7 @@ def train(
     start = time.perf_counter() - progress.elapsed
     last_plot = -np.inf
     bar = tqdm(
-        total=config.episodes * horizon,
+        total=max_steps,
         initial=progress.env_steps,
         disable=not config.progress,
         unit="step",
@@ -304,7 +321,8 @@ def train(
                 "--agent.model.learning-rate), or check the data for outliers."
             )
         state = new_state
-        progress.last_fit = fit
+        # Merged: an agent may report some metrics only on some updates (MBPO's model fit).
+        progress.last_fit = {**progress.last_fit, **fit}
 
     def checkpoint() -> None:
         if checkpoints is None:
@@ -324,12 +342,16 @@ def train(
         checkpoints.save(progress.env_steps, trees, meta)
         progress.last_checkpoint = progress.env_steps
 
+    def finished() -> bool:
+        steps_done = bool(config.total_steps) and progress.env_steps >= config.total_steps
+        return progress.episode >= config.episodes or steps_done
+
     def checkpoint_due() -> bool:
         every = config.checkpoint_every
         return bool(every) and progress.env_steps - progress.last_checkpoint >= every
 
     try:
-        while progress.episode < config.episodes:
+        while not finished():
             episode = progress.episode
             if progress.obs is None:  # a new episode (else: resumed mid-episode)
                 state = agent.begin_episode(state)
@@ -351,7 +373,7 @@ def train(
                 transition = Transition(
                     obs, action, np.float32(reward), next_obs, np.bool_(terminated)
                 )
-                buffer = buffer.add(transition)
+                buffer = add_step(buffer, transition)  # in place: O(1), not a copy
                 progress.env_steps += 1
                 progress.ep_return += float(reward)
                 progress.ep_length += 1
@@ -371,7 +393,8 @@ def train(
             if not config.refit_every:
                 learn()
             row = _episode_row(progress, episode)
-            is_last = episode + 1 == config.episodes
+            progress.episode += 1
+            is_last = finished()
             if (
                 eval_env is not None
                 and config.eval_episodes
@@ -391,13 +414,14 @@ def train(
                             returns.append(ret)
                             continue
                         state = agent.begin_episode(state)
-                    returns.append(run_episode(eval_env, eval_policy, ep_seed)[0])
+                    returns.append(
+                        run_episode(eval_env, eval_policy, ep_seed, max_steps=eval_limit)[0]
+                    )
                 row["eval_return"] = float(np.mean(returns))
                 row["eval_return_std"] = float(np.std(returns))
             row["act_ms"] = 1000 * progress.act_seconds / max(progress.act_calls, 1)
             row["wall_seconds"] = time.perf_counter() - start
             progress.rows.append(row)
-            progress.episode += 1
             bar.set_postfix(
                 ret=f"{progress.ep_return:.1f}",
                 eval=f"{row.get('eval_return', float('nan')):.1f}",
@@ -446,6 +470,7 @@ def _episode_row(progress: _Progress, episode: int) -> dict[str, Any]:
         "model_train_loss": fit.get("train_loss", float("nan")),
         "model_val_mse": fit.get("val_mse", float("nan")),
         "model_epochs": fit.get("epochs", float("nan")),
+        **{k: fit.get(k, float("nan")) for k in ("critic_loss", "actor_loss", "alpha", "entropy")},
     }
 
 

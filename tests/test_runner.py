@@ -2,6 +2,7 @@
 
 import csv
 
+import gymnasium
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -78,3 +79,38 @@ def test_same_seed_same_env_episodes():
 def test_bad_runner_config():
     with pytest.raises(ValueError, match="episodes"):
         RunnerConfig(episodes=0)
+
+
+class _StayOrLeave(gymnasium.Env):
+    """No time limit: action 1 ends the episode, action 0 stays (reward 1 per step)."""
+
+    observation_space = gymnasium.spaces.Discrete(2)
+    action_space = gymnasium.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return 0, {}
+
+    def step(self, action):
+        return 0, 1.0, int(action) == 1, False, {}
+
+
+class _LoopsWhenGreedy(CountingAgent):
+    """Leaves at once in training; its greedy evaluation policy stays forever."""
+
+    def act(self, state, obs, key):
+        return jnp.int32(1), state, {}
+
+    def act_eval(self, state, obs, key):
+        return jnp.int32(0), state, {}
+
+
+def test_an_evaluation_that_never_ends_is_cut_at_the_step_limit():
+    from mbrlax.runner import EVAL_STEP_LIMIT
+
+    env, eval_env = make_env(_StayOrLeave()), make_env(_StayOrLeave())
+    assert env.spec.max_episode_steps is None
+    cfg = RunnerConfig(episodes=1, warmup_steps=0, refit_every=1, eval_episodes=1, progress=False)
+    result = train(_LoopsWhenGreedy(), env, eval_env, cfg, seed=0)
+    assert result.rows[0]["train_return"] == 1.0
+    assert result.rows[0]["eval_return"] == float(EVAL_STEP_LIMIT)
