@@ -1,0 +1,5 @@
+"""SAC: soft actor-critic, the model-free baseline and MBPO's policy learner."""
+
+from mbrlax.agents.sac.agent import SAC, SACConfig, SACLearner, SACState
+
+__all__ = ["SAC", "SACConfig", "SACLearner", "SACState"]
