@@ -22,15 +22,18 @@ from typing import Annotated, Literal
 import numpy as np
 import tyro
 
-COMMANDS = ("train", "resume", "eval", "plot", "compare", "sweep", "draw")
-ALGOS = ("pets", "mpc", "dyna-q")
-USAGE = """usage: mbrlax {train,resume,eval,plot,compare,sweep,draw} ...
+COMMANDS = ("train", "resume", "eval", "plot", "compare", "sweep", "draw", "diagnose")
+ALGOS = ("pets", "mpc", "dyna-q", "sac", "mbpo")
+USAGE = """usage: mbrlax {train,resume,eval,plot,compare,sweep,draw,diagnose} ...
 
   mbrlax train pets --env Pendulum-v1 --seed 0 --episodes 10 --run-dir DIR [--overwrite]
   mbrlax train mpc --env mbrlax/CartpoleSwingup-v0 agent.planner:ilqr   (known model)
   mbrlax train dyna-q --env FrozenLake-v1 [agent:prioritized-sweeping]   (tabular)
+  mbrlax train sac --env Hopper-v5 [--total-steps 100000]   (model-free baseline)
+  mbrlax train mbpo --env InvertedPendulum-v5   (SAC on model rollouts)
   mbrlax resume DIR                  (or: mbrlax train pets --resume DIR)
   mbrlax eval DIR [--episodes 5]
+  mbrlax diagnose DIR [--start 100 --horizon 350]   (a PETS / MBPO model against the truth)
   mbrlax plot DIR [DIR ...] [--out curves.png]
   mbrlax compare DIR [DIR ...] [--threshold [ENV=]VALUE ...] [--csv PATH] [--json]
   mbrlax sweep --envs ENV [ENV ...] --seeds S [S ...] --out DIR [--option FLAG=V1,V2 ...]
@@ -40,7 +43,7 @@ USAGE = """usage: mbrlax {train,resume,eval,plot,compare,sweep,draw} ...
 A DIR given to plot or compare is a run directory or a folder holding run directories
 (searched recursively); runs are grouped by algorithm and env, seeds aggregated.
 
-Run `mbrlax train pets --help` (or `mpc`, `dyna-q`) for every option."""
+Run `mbrlax train pets --help` (or `mpc`, `dyna-q`, `sac`, `mbpo`) for every option."""
 
 
 class CLIError(SystemExit):
@@ -266,6 +269,40 @@ def eval_command(args: Sequence[str]) -> None:
     for i, r in enumerate(returns):
         print(f"episode {i + 1}: return {r:.1f}")
     print(f"mean return {np.mean(returns):.1f} +- {np.std(returns):.1f} over {len(returns)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DiagnoseArgs:
+    """Roll the final model of a PETS or MBPO run open-loop along a held-out real episode of
+    its final policy: predicted mean +- one sigma against the truth per state dimension, and
+    the multi-step error against the horizon, as a PNG.
+
+    Attributes:
+        run_dir: a finished PETS or MBPO run directory.
+        start: the step of the held-out episode the open-loop prediction starts from.
+        horizon: steps predicted open-loop (cut at the episode's end).
+        error_horizon: the multi-step error is drawn for 1 .. this many steps ahead.
+        seed: seed of the held-out episode.
+        out: the PNG to write (default: <run_dir>/model_diagnostics.png).
+    """
+
+    run_dir: tyro.conf.Positional[Path]
+    start: int = 0
+    horizon: int = 450
+    error_horizon: int = 100
+    seed: int = 54321
+    out: Path | None = None
+
+
+def diagnose_command(args: Sequence[str]) -> None:
+    from mbrlax.experiment import diagnose
+
+    a = tyro.cli(DiagnoseArgs, args=list(args), prog="mbrlax diagnose")
+    try:
+        path = diagnose(a.run_dir, a.start, a.horizon, a.error_horizon, a.seed, a.out)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    print(f"Wrote {path}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -544,6 +581,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "compare": compare_command,
             "sweep": sweep_command,
             "draw": draw_command,
+            "diagnose": diagnose_command,
         }
         commands[command](argv[1:])
     except (RunDirError, FileNotFoundError, EnvError) as e:

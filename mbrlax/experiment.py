@@ -11,17 +11,23 @@ from typing import Annotated, Any
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 import tyro
+from jaxtyping import PRNGKeyArray
 
 from mbrlax.agents.base import eval_act
 from mbrlax.agents.dyna import DynaQ, PrioritizedSweeping
 from mbrlax.agents.dyna_agent import DynaAgent
 from mbrlax.agents.dyna_presets import DYNA_RUNNER, dyna_preset
+from mbrlax.agents.mbpo import MBPO, MBPOConfig
+from mbrlax.agents.mbpo.presets import mbpo_preset
 from mbrlax.agents.mpc import KnownModelMPC, MPCConfig
 from mbrlax.agents.mpc_presets import mpc_preset
 from mbrlax.agents.pets import PETS, PETSConfig
 from mbrlax.agents.pets.presets import pets_preset
+from mbrlax.agents.sac import SAC, SACConfig
+from mbrlax.agents.sac.presets import sac_preset
 from mbrlax.compiled import check_compilable, compiled_runs
 from mbrlax.envs import get_task, list_jax_envs, make_env, make_jax_env
 from mbrlax.logger import (
@@ -32,8 +38,16 @@ from mbrlax.logger import (
     read_config,
     write_json_atomic,
 )
+from mbrlax.models.ensemble import ProbabilisticEnsemble
 from mbrlax.plotting import plot_learning_curves
-from mbrlax.runner import METRIC_COLUMNS, RunnerConfig, RunResult, run_episode, train
+from mbrlax.runner import (
+    EVAL_STEP_LIMIT,
+    METRIC_COLUMNS,
+    RunnerConfig,
+    RunResult,
+    run_episode,
+    train,
+)
 from mbrlax.video import make_recording_env
 
 MODEL_FILE = "final_model.eqx"
@@ -127,11 +141,7 @@ class MPCExperiment:
     def check(self) -> None:
         """Raise ``ValueError`` saying what to do if the model cannot plan for the env (not a
         JAX-native env, other observations or actions); before any run directory is made."""
-        env = make_env(self.env)
-        try:
-            self.make_agent(env.spec)
-        finally:
-            env.close()
+        _check_agent_for_env(self)
 
     def make_agent(self, spec) -> KnownModelMPC:
         if (self.model or self.env) not in list_jax_envs():
@@ -211,11 +221,7 @@ class DynaExperiment:
                     "(mbrlax/DynaMaze-v0, ...)."
                 )
             check_compilable(self.runner)
-        env = make_env(self.env)
-        try:
-            self.make_agent(env.spec)
-        finally:
-            env.close()
+        _check_agent_for_env(self)
 
     def make_agent(self, spec) -> DynaAgent:
         return DynaAgent(self.agent, spec)
@@ -229,11 +235,134 @@ class DynaExperiment:
         return model
 
 
-Experiment = PETSExperiment | MPCExperiment | DynaExperiment
+@dataclasses.dataclass(frozen=True)
+class SACExperiment:
+    """Train SAC (model-free) on an env with Box observations and actions.
+
+    Attributes:
+        env: a Gymnasium id (Pendulum-v1, InvertedPendulum-v5, Hopper-v5, HalfCheetah-v5,
+            Walker2d-v5, ...) or an mbrlax JAX-native id.
+        seed: the one seed of the run; same seed, same numbers.
+        run_dir: where config, metrics.csv, TensorBoard events and plots go
+            (default: runs/sac-<env>-seed<seed>-<time>).
+        agent: SAC hyper-parameters (the paper's by default).
+        runner: run length (episodes, total-steps), warm-up (random actions before learning),
+            evaluation; SAC learns after every env step (refit-every 1).
+    """
+
+    env: str = "Pendulum-v1"
+    seed: int = 0
+    run_dir: Path | None = None
+    agent: SACConfig = SACConfig()
+    runner: Annotated[RunnerConfig, tyro.conf.OmitArgPrefixes] = RunnerConfig()
+
+    algo: typing.ClassVar[str] = "sac"
+
+    @classmethod
+    def preset(cls, env: str, **kwargs: Any) -> SACExperiment:
+        """The defaults for ``env`` (see ``mbrlax.agents.sac.presets``); ``kwargs`` override
+        any field."""
+        agent, runner = sac_preset(env)
+        return cls(**{"env": env, "agent": agent, "runner": runner, **kwargs})
+
+    def default_run_dir(self) -> Path:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        return Path("runs") / f"sac-{self.env.replace('/', '_')}-seed{self.seed}-{stamp}"
+
+    def check(self) -> None:
+        """Raise ``ValueError`` if the runner would not learn after every step or the env
+        does not suit SAC; before any run directory is made."""
+        if self.runner.refit_every < 1:
+            raise ValueError(
+                "SAC learns after every env step: use --refit-every 1 (got "
+                f"{self.runner.refit_every}; 0 would learn only once per episode)."
+            )
+        _check_agent_for_env(self)
+
+    def make_agent(self, spec) -> SAC:
+        return SAC(self.agent, spec)
+
+    def final_model(self, state: Any) -> Any:
+        """What ``final_model.eqx`` keeps: the policy network."""
+        return state.actor
+
+    def with_final_model(self, state: Any, model: Any) -> Any:
+        return state._replace(actor=model)
+
+
+@dataclasses.dataclass(frozen=True)
+class MBPOExperiment:
+    """Train MBPO (SAC on branched rollouts of a probabilistic ensemble).
+
+    Attributes:
+        env: a Gymnasium id with Box observations and actions (InvertedPendulum-v5,
+            Hopper-v5, Walker2d-v5, HalfCheetah-v5, Pendulum-v1, ...).
+        seed: the one seed of the run; same seed, same numbers.
+        run_dir: where config, metrics.csv, TensorBoard events and plots go
+            (default: runs/mbpo-<env>-seed<seed>-<time>).
+        agent: MBPO hyper-parameters (defaults per env from the paper: see
+            mbrlax.agents.mbpo.presets).
+        runner: run length (episodes, total-steps), warm-up (random actions before learning),
+            evaluation; MBPO learns after every env step (refit-every 1).
+    """
+
+    env: str = "Hopper-v5"
+    seed: int = 0
+    run_dir: Path | None = None
+    agent: MBPOConfig = MBPOConfig()
+    runner: Annotated[RunnerConfig, tyro.conf.OmitArgPrefixes] = RunnerConfig()
+
+    algo: typing.ClassVar[str] = "mbpo"
+
+    @classmethod
+    def preset(cls, env: str, **kwargs: Any) -> MBPOExperiment:
+        """The defaults for ``env`` (see ``mbrlax.agents.mbpo.presets``); ``kwargs`` override
+        any field."""
+        agent, runner = mbpo_preset(env)
+        return cls(**{"env": env, "agent": agent, "runner": runner, **kwargs})
+
+    def default_run_dir(self) -> Path:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        return Path("runs") / f"mbpo-{self.env.replace('/', '_')}-seed{self.seed}-{stamp}"
+
+    def check(self) -> None:
+        """Raise ``ValueError`` if the runner would not learn after every step or the env
+        does not suit MBPO; before any run directory is made."""
+        if self.runner.refit_every != 1:
+            raise ValueError(
+                "MBPO learns after every env step (its schedule counts them): use "
+                f"--refit-every 1 (got {self.runner.refit_every})."
+            )
+        _check_agent_for_env(self)
+
+    def make_agent(self, spec) -> MBPO:
+        return MBPO(self.agent, spec, get_task(self.env))
+
+    def final_model(self, state: Any) -> Any:
+        """What ``final_model.eqx`` keeps: the policy network and the ensemble."""
+        return (state.sac.actor, state.model_params)
+
+    def with_final_model(self, state: Any, model: Any) -> Any:
+        actor, params = model
+        return state._replace(sac=state.sac._replace(actor=actor), model_params=params)
+
+
+def _check_agent_for_env(exp: Any) -> None:
+    """Make the env and the agent once, so that an unsuitable env is refused up front."""
+    env = make_env(exp.env)
+    try:
+        exp.make_agent(env.spec)
+    finally:
+        env.close()
+
+
+Experiment = PETSExperiment | MPCExperiment | DynaExperiment | SACExperiment | MBPOExperiment
 EXPERIMENTS: dict[str, type[Experiment]] = {
     "pets": PETSExperiment,
     "mpc": MPCExperiment,
     "dyna-q": DynaExperiment,
+    "sac": SACExperiment,
+    "mbpo": MBPOExperiment,
 }
 
 
@@ -384,25 +513,108 @@ def load_experiment(run_dir: str | Path) -> Experiment:
     return _from_jsonable(EXPERIMENTS[algo], record["experiment"])
 
 
-def evaluate(run_dir: str | Path, episodes: int = 5, seed: int = 12345) -> list[float]:
-    """Returns of ``episodes`` episodes of the final agent saved in ``run_dir``."""
+DIAGNOSTICS_FILE = "model_diagnostics.png"
+
+
+def diagnose(
+    run_dir: str | Path,
+    start: int = 0,
+    horizon: int = 450,
+    error_horizon: int = 100,
+    seed: int = 54321,
+    out: str | Path | None = None,
+) -> Path:
+    """Picture how far the final model of a run can be trusted (PETS and MBPO runs).
+
+    Plays one held-out episode (seed ``seed``) with the run's final policy, then rolls the
+    final ensemble open-loop from the real state at step ``start`` along the episode's real
+    actions for up to ``horizon`` steps: predicted mean +- one sigma against the truth, per
+    state dimension, and the multi-step error for ``1 .. error_horizon`` steps ahead
+    (normalised by the spread of the model's training data). Saves
+    ``<run_dir>/model_diagnostics.png`` (or ``out``) and returns its path.
+    """
+    from mbrlax.model_plots import plot_model_diagnostics
+    from mbrlax.models.diagnostics import multistep_error, open_loop
+
     run_dir = Path(run_dir)
     exp = load_experiment(run_dir)
-    model_path = run_dir / MODEL_FILE
     env = make_env(exp.env)
-    agent = exp.make_agent(env.spec)
-    key = jax.random.key(seed)
-    key, init_key = jax.random.split(key)
-    state = agent.init(init_key)
+    try:
+        agent = exp.make_agent(env.spec)
+        if not isinstance(getattr(agent, "model", None), ProbabilisticEnsemble):
+            raise ValueError(
+                f"{run_dir} is a {exp.algo} run, which learns no dynamics model; model "
+                "diagnostics need a PETS or MBPO run."
+            )
+        state, act = _final_agent(exp, agent, run_dir)
+        key = jax.random.key(seed)
+        steps: list[Any] = []
+
+        def policy(obs):
+            nonlocal state, key
+            key, k = jax.random.split(key)
+            action, state, _ = act(state, obs, k)
+            return np.asarray(action)
+
+        state = agent.begin_episode(state)
+        limit = env.spec.max_episode_steps or EVAL_STEP_LIMIT
+        run_episode(env, policy, seed, on_step=steps.append, max_steps=limit)
+    finally:
+        env.close()
+    obs = jnp.asarray(np.stack([steps[0].obs] + [t.next_obs for t in steps]), jnp.float32)
+    actions = jnp.asarray(np.stack([t.action for t in steps]), jnp.float32)
+    length = actions.shape[0]
+    if start >= length:
+        raise ValueError(
+            f"the held-out episode has {length} steps, so --start must be below {length}."
+        )
+    horizon = min(horizon, length - start)
+    params = state.model_params
+    k_open, k_err = jax.random.split(jax.random.key(seed + 1))
+    pred = open_loop(agent.model, params, obs, actions, start, horizon, k_open)
+    scale = params.input_norm.std[: obs.shape[1]]
+    errors = multistep_error(
+        agent.model, params, obs, actions, min(error_horizon, length), k_err, scale=scale
+    )
+    title = (
+        f"{exp.algo} on {exp.env}: final model open-loop from step {start} of a held-out "
+        f"episode ({length} steps)"
+    )
+    return plot_model_diagnostics(
+        pred, np.asarray(errors), out or run_dir / DIAGNOSTICS_FILE, start=start, title=title
+    )
+
+
+def _final_agent(
+    exp: Any, agent: Any, run_dir: Path, key: PRNGKeyArray | None = None
+) -> tuple[Any, Any]:
+    """The agent state (``agent.init(key)``) with the run's final model loaded, and the
+    agent's evaluation ``act``."""
+    model_path = run_dir / MODEL_FILE
+    state = agent.init(jax.random.key(0) if key is None else key)
     template = exp.final_model(state)
     if template is not None:
         if not model_path.exists():
-            env.close()
             raise FileNotFoundError(
                 f"{model_path} is missing: the run did not finish, so there is no final model."
             )
         state = exp.with_final_model(state, eqx.tree_deserialise_leaves(model_path, template))
-    act = eval_act(agent)
+    return state, eval_act(agent)
+
+
+def evaluate(run_dir: str | Path, episodes: int = 5, seed: int = 12345) -> list[float]:
+    """Returns of ``episodes`` episodes of the final agent saved in ``run_dir``."""
+    run_dir = Path(run_dir)
+    exp = load_experiment(run_dir)
+    env = make_env(exp.env)
+    agent = exp.make_agent(env.spec)
+    key = jax.random.key(seed)
+    key, init_key = jax.random.split(key)
+    try:
+        state, act = _final_agent(exp, agent, run_dir, init_key)
+    except FileNotFoundError:
+        env.close()
+        raise
     returns = []
     for i in range(episodes):
         state = agent.begin_episode(state)
@@ -413,6 +625,7 @@ def evaluate(run_dir: str | Path, episodes: int = 5, seed: int = 12345) -> list[
             action, state, _ = act(state, obs, k)
             return np.asarray(action)
 
-        returns.append(run_episode(env, policy, seed + i)[0])
+        limit = env.spec.max_episode_steps or EVAL_STEP_LIMIT
+        returns.append(run_episode(env, policy, seed + i, max_steps=limit)[0])
     env.close()
     return returns

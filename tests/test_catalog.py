@@ -406,6 +406,55 @@ def _(tmp_path, capsys, finished_run):
     assert not (tmp_path / "r").exists()
 
 
+@case("sac-discrete-actions")
+def _(tmp_path, capsys, finished_run):
+    said = cli_error(
+        capsys, ["train", "sac", "--env", "CartPole-v1", "--run-dir", str(tmp_path / "r")]
+    )
+    assert "Discrete action space" in said and "Box actions" in said
+    assert not (tmp_path / "r").exists()
+
+
+@case("sac-refit-every")
+def _(tmp_path, capsys, finished_run):
+    argv = ["train", "sac", "--refit-every", "0", "--run-dir", str(tmp_path / "r")]
+    assert "use --refit-every 1" in cli_error(capsys, argv)
+    assert not (tmp_path / "r").exists()
+
+
+@case("mbpo-refit-every")
+def _(tmp_path, capsys, finished_run):
+    argv = ["train", "mbpo", "--env", "Pendulum-v1", "--refit-every", "5"]
+    assert "use --refit-every 1" in cli_error(capsys, [*argv, "--run-dir", str(tmp_path / "r")])
+    assert not (tmp_path / "r").exists()
+
+
+@case("mbpo-rollout-schedule")
+def _(tmp_path, capsys, finished_run):
+    from mbrlax.agents.mbpo import RolloutSchedule
+
+    with pytest.raises(ValueError, match="1 <= min_length <= max_length, got 5 and 2"):
+        RolloutSchedule(min_epoch=20, max_epoch=100, min_length=5, max_length=2)
+
+
+@case("mbpo-real-ratio")
+def _(tmp_path, capsys, finished_run):
+    from mbrlax.agents.mbpo import MBPOConfig
+
+    with pytest.raises(ValueError, match=r"real_ratio must be in \[0, 1\], got 1.5"):
+        MBPOConfig(real_ratio=1.5)
+
+
+@case("diagnose-run-without-model")
+def _(tmp_path, capsys, finished_run):
+    run_dir = tmp_path / "maze"
+    main(["train", "dyna-q", "--episodes", "1", "--no-progress", "--run-dir", str(run_dir)])
+    capsys.readouterr()
+    said = cli_error(capsys, ["diagnose", str(run_dir)])
+    assert "learns no dynamics model" in said and "PETS or MBPO" in said
+    assert not (run_dir / "model_diagnostics.png").exists()
+
+
 @case("draw-fan-without-mppi")
 def _(tmp_path, capsys, finished_run):
     argv = [

@@ -115,6 +115,32 @@ class ReplayBuffer(eqx.Module):
             capacity=self.capacity,
         )
 
+    def add_masked(self, items: PyTree[Array], mask: Bool[Array, " n"]) -> ReplayBuffer:
+        """Write the items whose ``mask`` is True (leading axis ``n``, in order), as that many
+        calls of ``add`` would; jittable (the count is traced). Needs ``n <= capacity``.
+
+        For variable amounts of data under static shapes, e.g. model rollouts whose particles
+        terminate at different steps.
+        """
+        items = self._check(items, batched=True)
+        n = jax.tree.leaves(items)[0].shape[0]
+        if n > self.capacity:
+            raise ValueError(f"add_masked writes at most capacity={self.capacity} rows, got {n}.")
+        mask = jnp.asarray(mask, bool)
+        count = jnp.sum(mask, dtype=jnp.int32)
+        offset = jnp.cumsum(mask, dtype=jnp.int32) - 1
+        # Unmasked rows go to index `capacity`, which the scatter drops.
+        rows = jnp.where(mask, (self.ptr + offset) % self.capacity, self.capacity)
+        data = jax.tree.map(
+            lambda d, x: d.at[rows].set(x.astype(d.dtype), mode="drop"), self.data, items
+        )
+        return ReplayBuffer(
+            data=data,
+            size=jnp.minimum(self.size + count, self.capacity),
+            ptr=(self.ptr + count) % self.capacity,
+            capacity=self.capacity,
+        )
+
     def sample(self, key: PRNGKeyArray, batch_size: int) -> PyTree[Array]:
         """``batch_size`` rows drawn uniformly with replacement from the filled part; jittable.
 
