@@ -49,7 +49,7 @@ DEFAULT_STEPS = {
 def one_run(env_id: str, algo: str, seed: int, steps: int, out: Path) -> dict:
     """Train one run (resuming it if its directory holds an unfinished one)."""
     exp = EXPERIMENTS[algo].preset(env_id, seed=seed)
-    runner = dataclasses.replace(exp.runner, total_steps=steps, episodes=10**6)
+    runner = dataclasses.replace(exp.runner, total_steps=steps, episodes=10**6, progress=False)
     run_dir = out / f"{algo}-{env_id}-seed{seed}"
     exp = dataclasses.replace(exp, runner=runner, run_dir=run_dir)
     start = time.perf_counter()
