@@ -54,6 +54,12 @@ MODEL_FILE = "final_model.eqx"
 SUMMARY_FILE = "summary.json"
 
 
+def default_run_dir(algo: str, env: str, seed: int) -> Path:
+    """``runs/<algo>-<env>-seed<seed>-<time>``, where a run goes unless told otherwise."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{algo}-{env.replace('/', '_')}-seed{seed}-{stamp}"
+
+
 @dataclasses.dataclass(frozen=True)
 class PETSExperiment:
     """Train PETS on one env.
@@ -83,8 +89,7 @@ class PETSExperiment:
         return cls(env=env, agent=agent, runner=runner, **kwargs)
 
     def default_run_dir(self) -> Path:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        return Path("runs") / f"pets-{self.env.replace('/', '_')}-seed{self.seed}-{stamp}"
+        return default_run_dir(self.algo, self.env, self.seed)
 
     def check(self) -> None:
         """Nothing to check before the env is made (the agent checks the env's spec)."""
@@ -135,8 +140,7 @@ class MPCExperiment:
         return cls(env=env, model=model, agent=agent, runner=runner, **kwargs)
 
     def default_run_dir(self) -> Path:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        return Path("runs") / f"mpc-{self.env.replace('/', '_')}-seed{self.seed}-{stamp}"
+        return default_run_dir(self.algo, self.env, self.seed)
 
     def check(self) -> None:
         """Raise ``ValueError`` saying what to do if the model cannot plan for the env (not a
@@ -199,8 +203,7 @@ class DynaExperiment:
         return cls(**{"env": env, "agent": agent, "runner": runner, **kwargs})
 
     def default_run_dir(self) -> Path:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        return Path("runs") / f"dyna-q-{self.env.replace('/', '_')}-seed{self.seed}-{stamp}"
+        return default_run_dir(self.algo, self.env, self.seed)
 
     def check(self) -> None:
         """Raise ``ValueError`` saying what to do if the env is not tabular or the runner
@@ -266,8 +269,7 @@ class SACExperiment:
         return cls(**{"env": env, "agent": agent, "runner": runner, **kwargs})
 
     def default_run_dir(self) -> Path:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        return Path("runs") / f"sac-{self.env.replace('/', '_')}-seed{self.seed}-{stamp}"
+        return default_run_dir(self.algo, self.env, self.seed)
 
     def check(self) -> None:
         """Raise ``ValueError`` if the runner would not learn after every step or the env
@@ -322,8 +324,7 @@ class MBPOExperiment:
         return cls(**{"env": env, "agent": agent, "runner": runner, **kwargs})
 
     def default_run_dir(self) -> Path:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        return Path("runs") / f"mbpo-{self.env.replace('/', '_')}-seed{self.seed}-{stamp}"
+        return default_run_dir(self.algo, self.env, self.seed)
 
     def check(self) -> None:
         """Raise ``ValueError`` if the runner would not learn after every step or the env

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -9,6 +10,8 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from mbrlax.data.buffer import ReplayBuffer, Transition
 from mbrlax.envs.spec import EnvSpec
+from mbrlax.envs.tasks import TaskFunctions
+from mbrlax.models.ensemble import EnsembleConfig, ProbabilisticEnsemble, TaskFn
 
 AgentState = Any
 
@@ -59,3 +62,24 @@ def eval_act(agent: Agent) -> Callable[..., Any]:
     """The ``act`` of evaluation episodes: the agent's optional ``act_eval`` (same signature
     as ``act``; e.g. greedy where training explores), else its ``act``."""
     return getattr(agent, "act_eval", agent.act)
+
+
+def known_task_fns(
+    task: TaskFunctions | None, learn_reward: bool, learn_termination: bool
+) -> tuple[TaskFn | None, TaskFn | None]:
+    """``(reward_fn, termination_fn)`` a model-based agent uses as known: the task's, unless
+    it has none (a reward hidden from observations) or the agent is told to learn it."""
+    reward = None if learn_reward or task is None else task.reward
+    termination = None if learn_termination or task is None else task.termination
+    return reward, termination
+
+
+def ensemble_for(
+    config: EnsembleConfig, spec: EnvSpec, reward_fn: TaskFn | None, termination_fn: TaskFn | None
+) -> ProbabilisticEnsemble:
+    """The ensemble of ``config`` for ``spec``, with a learned reward head where no known
+    reward function is used, and a learned termination head likewise."""
+    heads = dataclasses.replace(
+        config, learn_reward=reward_fn is None, learn_termination=termination_fn is None
+    )
+    return ProbabilisticEnsemble(heads, spec.obs_dim, spec.action_dim)

@@ -28,12 +28,13 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from mbrlax.agents.base import ensemble_for, known_task_fns
 from mbrlax.agents.mbpo.rollout import RolloutSchedule, branched_rollout
 from mbrlax.agents.sac.agent import SACConfig, SACLearner, SACState, check_continuous_control
 from mbrlax.data.buffer import ReplayBuffer, Transition
 from mbrlax.envs.spec import EnvSpec
 from mbrlax.envs.tasks import TaskFunctions, check_task
-from mbrlax.models.ensemble import EnsembleConfig, EnsembleParams, ProbabilisticEnsemble
+from mbrlax.models.ensemble import EnsembleConfig, EnsembleParams, ProbabilisticEnsemble, TaskFn
 
 MBPO_ENSEMBLE = EnsembleConfig(num_members=7, num_elites=5, hidden_sizes=(200, 200, 200, 200))
 """The paper's model: 7 probabilistic members of 4 x 200 swish units, 5 elites."""
@@ -128,25 +129,18 @@ class MBPO:
             check_task(self.task, self.spec)
 
     @property
-    def reward_fn(self):
-        if self.config.learn_reward or self.task is None:
-            return None
-        return self.task.reward
+    def reward_fn(self) -> TaskFn | None:
+        """The known reward the model uses, or None (then it learns one)."""
+        return known_task_fns(self.task, self.config.learn_reward, False)[0]
 
     @property
-    def termination_fn(self):
-        if self.config.learn_termination or self.task is None:
-            return None
-        return self.task.termination
+    def termination_fn(self) -> TaskFn | None:
+        """The known termination the model uses, or None (then it learns one)."""
+        return known_task_fns(self.task, False, self.config.learn_termination)[1]
 
     @functools.cached_property
     def model(self) -> ProbabilisticEnsemble:
-        cfg = dataclasses.replace(
-            self.config.model,
-            learn_reward=self.reward_fn is None,
-            learn_termination=self.termination_fn is None,
-        )
-        return ProbabilisticEnsemble(cfg, self.spec.obs_dim, self.spec.action_dim)
+        return ensemble_for(self.config.model, self.spec, self.reward_fn, self.termination_fn)
 
     @functools.cached_property
     def learner(self) -> SACLearner:

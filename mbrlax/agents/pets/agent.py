@@ -16,10 +16,11 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from mbrlax.agents.base import ensemble_for, known_task_fns
 from mbrlax.data.buffer import ReplayBuffer
 from mbrlax.envs.spec import EnvSpec
 from mbrlax.envs.tasks import TaskFunctions, check_task
-from mbrlax.models.ensemble import EnsembleConfig, EnsembleParams, ProbabilisticEnsemble
+from mbrlax.models.ensemble import EnsembleConfig, EnsembleParams, ProbabilisticEnsemble, TaskFn
 from mbrlax.models.propagation import particle_dynamics
 from mbrlax.planners import CEM, ICEM, MPPI, RandomShooting
 from mbrlax.planners.base import PlannerState
@@ -85,26 +86,18 @@ class PETS:
             check_task(self.task, self.spec)
 
     @property
-    def reward_fn(self):
-        if self.config.learn_reward or self.task is None:
-            return None
-        return self.task.reward
+    def reward_fn(self) -> TaskFn | None:
+        """The known reward the model uses, or None (then it learns one)."""
+        return known_task_fns(self.task, self.config.learn_reward, False)[0]
 
     @property
-    def termination_fn(self):
-        if self.config.learn_termination or self.task is None:
-            return None
-        return self.task.termination
+    def termination_fn(self) -> TaskFn | None:
+        """The known termination the model uses, or None (then it learns one)."""
+        return known_task_fns(self.task, False, self.config.learn_termination)[1]
 
     @functools.cached_property
     def model(self) -> ProbabilisticEnsemble:
-        cfg = dataclasses.replace(
-            self.config.model,
-            learn_reward=self.reward_fn is None,
-            learn_termination=self.termination_fn is None
-            and (self.task is None or self.config.learn_termination),
-        )
-        return ProbabilisticEnsemble(cfg, self.spec.obs_dim, self.spec.action_dim)
+        return ensemble_for(self.config.model, self.spec, self.reward_fn, self.termination_fn)
 
     @functools.cached_property
     def planner(self):
