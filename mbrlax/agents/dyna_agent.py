@@ -67,20 +67,19 @@ class DynaAgent:
     def begin_episode(self, state: DynaQState) -> DynaQState:
         return state  # nothing is per-episode
 
-    @functools.partial(jax.jit, static_argnums=0)
+    # Acting reads only Q and hands the state back as it is: a jitted function returning the
+    # state would copy the model's tables (12 MB of counts for Taxi) at every step.
     def act(
         self, state: DynaQState, obs: Int[Array, ""], key: PRNGKeyArray
     ) -> tuple[Int[Array, ""], DynaQState, dict[str, Array]]:
         """Epsilon-greedy in ``Q[obs]``, ties broken at random."""
-        q_row = state.q[jnp.asarray(obs, jnp.int32)]
-        return dyna.epsilon_greedy(q_row, self.config.epsilon, key), state, {}
+        return _epsilon_greedy(state.q, obs, self.config.epsilon, key), state, {}
 
-    @functools.partial(jax.jit, static_argnums=0)
     def act_eval(
         self, state: DynaQState, obs: Int[Array, ""], key: PRNGKeyArray
     ) -> tuple[Int[Array, ""], DynaQState, dict[str, Array]]:
         """Greedy in ``Q[obs]`` (evaluation episodes), ties broken at random."""
-        return dyna.greedy_action(state.q[jnp.asarray(obs, jnp.int32)], key), state, {}
+        return _greedy(state.q, obs, key), state, {}
 
     @functools.partial(jax.jit, static_argnums=0)
     def update(
@@ -95,3 +94,15 @@ class DynaAgent:
         obs, next_obs = jnp.asarray(t.obs, jnp.int32), jnp.asarray(t.next_obs, jnp.int32)
         action = jnp.asarray(t.action, jnp.int32)
         return dyna.learn(self.config, state, obs, action, t.reward, next_obs, t.terminated, key)
+
+
+@jax.jit
+def _epsilon_greedy(
+    q: Array, obs: Int[Array, ""], epsilon: float, key: PRNGKeyArray
+) -> Int[Array, ""]:
+    return dyna.epsilon_greedy(q[jnp.asarray(obs, jnp.int32)], epsilon, key)
+
+
+@jax.jit
+def _greedy(q: Array, obs: Int[Array, ""], key: PRNGKeyArray) -> Int[Array, ""]:
+    return dyna.greedy_action(q[jnp.asarray(obs, jnp.int32)], key)

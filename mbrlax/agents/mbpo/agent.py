@@ -30,7 +30,14 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from mbrlax.agents.base import ensemble_for, known_task_fns
 from mbrlax.agents.mbpo.rollout import RolloutSchedule, branched_rollout
-from mbrlax.agents.sac.agent import SACConfig, SACLearner, SACState, check_continuous_control
+from mbrlax.agents.sac.agent import (
+    SACConfig,
+    SACLearner,
+    SACState,
+    check_continuous_control,
+    policy_mean,
+    policy_sample,
+)
 from mbrlax.data.buffer import ReplayBuffer, Transition
 from mbrlax.envs.spec import EnvSpec
 from mbrlax.envs.tasks import TaskFunctions, check_task
@@ -165,20 +172,18 @@ class MBPO:
     def begin_episode(self, state: MBPOState) -> MBPOState:
         return state  # nothing is per-episode
 
-    @functools.partial(jax.jit, static_argnums=0)
     def act(
         self, state: MBPOState, obs: Float[Array, " d"], key: PRNGKeyArray
     ) -> tuple[Float[Array, " A"], MBPOState, dict[str, Array]]:
         """A draw of the policy (training episodes explore through it)."""
-        return self.learner.sample(state.sac, jnp.asarray(obs, jnp.float32), key), state, {}
+        return policy_sample(self.learner, state.sac, obs, key), state, {}
 
-    @functools.partial(jax.jit, static_argnums=0)
     def act_eval(
         self, state: MBPOState, obs: Float[Array, " d"], key: PRNGKeyArray
     ) -> tuple[Float[Array, " A"], MBPOState, dict[str, Array]]:
         """The policy's mean action (evaluation episodes)."""
         del key
-        return self.learner.deterministic(state.sac, jnp.asarray(obs, jnp.float32)), state, {}
+        return policy_mean(self.learner, state.sac, obs), state, {}
 
     def rollout_length(self, updates: int) -> int:
         """``k`` after ``updates`` env steps of learning."""
@@ -204,26 +209,29 @@ class MBPO:
                 "rollout_length": jnp.float32(length),
                 "model_buffer_size": state.model_buffer.size.astype(jnp.float32),
             }
-        state, sac_metrics = self._policy_updates(state, buffer, k_sac)
+        sac, sac_metrics = self._policy_updates(state.sac, state.model_buffer, buffer, k_sac)
+        state = state._replace(sac=sac, updates=state.updates + 1)
         return state, {**metrics, **sac_metrics}
 
     @functools.partial(jax.jit, static_argnums=0)
     def _policy_updates(
-        self, state: MBPOState, buffer: ReplayBuffer, key: PRNGKeyArray
-    ) -> tuple[MBPOState, dict[str, Array]]:
+        self,
+        sac: SACState,
+        model_buffer: ReplayBuffer,
+        buffer: ReplayBuffer,
+        key: PRNGKeyArray,
+    ) -> tuple[SACState, dict[str, Array]]:
+        # The buffers are inputs only (never outputs), so nothing big is copied.
         n_real = self.config.real_batch_size
         n_model = self.config.sac.batch_size - n_real
 
         def draw(key: PRNGKeyArray) -> Transition:
             k_real, k_model = jax.random.split(key)
             real = buffer.sample(k_real, n_real)
-            imagined = state.model_buffer.sample(k_model, n_model)
+            imagined = model_buffer.sample(k_model, n_model)
             return jax.tree.map(lambda r, m: jnp.concatenate([r, m]), real, imagined)
 
-        sac, metrics = self.learner.update_many(
-            state.sac, draw, key, self.config.sac.updates_per_step
-        )
-        return state._replace(sac=sac, updates=state.updates + 1), metrics
+        return self.learner.update_many(sac, draw, key, self.config.sac.updates_per_step)
 
     def imagine(
         self, state: MBPOState, buffer: ReplayBuffer, key: PRNGKeyArray, length: int

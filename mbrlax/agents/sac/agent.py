@@ -306,20 +306,18 @@ class SAC:
     def begin_episode(self, state: SACState) -> SACState:
         return state  # nothing is per-episode
 
-    @functools.partial(jax.jit, static_argnums=0)
     def act(
         self, state: SACState, obs: Float[Array, " d"], key: PRNGKeyArray
     ) -> tuple[Float[Array, " A"], SACState, dict[str, Array]]:
         """A draw of the policy (training episodes explore through it)."""
-        return self.learner.sample(state, jnp.asarray(obs, jnp.float32), key), state, {}
+        return policy_sample(self.learner, state, obs, key), state, {}
 
-    @functools.partial(jax.jit, static_argnums=0)
     def act_eval(
         self, state: SACState, obs: Float[Array, " d"], key: PRNGKeyArray
     ) -> tuple[Float[Array, " A"], SACState, dict[str, Array]]:
         """The policy's mean action (evaluation episodes)."""
         del key
-        return self.learner.deterministic(state, jnp.asarray(obs, jnp.float32)), state, {}
+        return policy_mean(self.learner, state, obs), state, {}
 
     @functools.partial(jax.jit, static_argnums=0)
     def update(
@@ -330,6 +328,24 @@ class SAC:
         return self.learner.update_many(
             state, lambda k: buffer.sample(k, batch_size), key, self.config.updates_per_step
         )
+
+
+# Acting is jitted on its own and the agent state handed back as it is: a jitted ``act`` that
+# returned the state would copy all of it (for MBPO, a model buffer of hundreds of MB) per step.
+@functools.partial(jax.jit, static_argnums=0)
+def policy_sample(
+    learner: SACLearner, state: SACState, obs: Float[Array, " d"], key: PRNGKeyArray
+) -> Float[Array, " A"]:
+    """:meth:`SACLearner.sample`, jitted: a draw of the policy at ``obs``."""
+    return learner.sample(state, jnp.asarray(obs, jnp.float32), key)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def policy_mean(
+    learner: SACLearner, state: SACState, obs: Float[Array, " d"]
+) -> Float[Array, " A"]:
+    """:meth:`SACLearner.deterministic`, jitted: the policy's mean action at ``obs``."""
+    return learner.deterministic(state, jnp.asarray(obs, jnp.float32))
 
 
 def check_continuous_control(spec: EnvSpec, algo: str) -> None:
