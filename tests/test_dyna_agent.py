@@ -7,6 +7,7 @@ import dataclasses
 import json
 import shutil
 
+import jax
 import numpy as np
 import pytest
 
@@ -150,3 +151,11 @@ def test_run_many_refuses_an_occupied_run_dir(tmp_path):
     with pytest.raises(Exception, match="already holds a run; nothing was overwritten"):
         run_many(exp)
     assert (tmp_path / "m" / "seed0" / "metrics.csv").read_text() == before
+
+
+def test_acting_hands_the_state_back_without_copying_the_tables():
+    agent = DynaAgent(DynaQ(model="stochastic"), make_env("Taxi-v4").spec)
+    state = agent.init(None)
+    for act in (agent.act, agent.act_eval):
+        action, same, _ = act(state, np.int32(3), jax.random.key(0))
+        assert same is state and 0 <= int(action) < 6

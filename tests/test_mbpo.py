@@ -165,3 +165,12 @@ def test_tiny_run_is_deterministic_and_resumes_exactly_with_its_model_buffer(tmp
 def test_rejects_discrete_actions():
     with pytest.raises(ValueError, match="MBPO learns a Gaussian policy"):
         MBPO(MBPOConfig(), make_env("CartPole-v1").spec)
+
+
+def test_acting_hands_the_state_back_without_copying_the_model_buffer():
+    """A jitted act that returned the state copied the whole model buffer every step."""
+    agent = MBPO(MBPOConfig(rollout_batch_size=8), make_env("Pendulum-v1").spec)
+    state = agent.init(jax.random.key(0))
+    for act in (agent.act, agent.act_eval):
+        action, same, _ = act(state, np.zeros(3, np.float32), jax.random.key(1))
+        assert same is state and action.shape == (1,)
