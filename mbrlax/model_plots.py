@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from mbrlax.models.diagnostics import OpenLoop
+from mbrlax.plotting import save_png_atomic
 
 
 def plot_model_diagnostics(
@@ -61,10 +62,7 @@ def plot_model_diagnostics(
         extra.axis("off")
     fig.suptitle(title or "open-loop model prediction along a real trajectory", fontsize=10)
     fig.tight_layout()
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.stem + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(out_path)
-    return out_path
+    try:
+        return save_png_atomic(fig, out_path)
+    finally:
+        plt.close(fig)

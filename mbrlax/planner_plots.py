@@ -47,6 +47,7 @@ from mbrlax.envs.pendulum import Pendulum
 from mbrlax.planners._rollout import sequence_states, shift_plan
 from mbrlax.planners.base import Planner, PlannerState, StepFn, TerminalValueFn
 from mbrlax.planners.mppi import MPPI, MPPIIteration, mppi_samples
+from mbrlax.plotting import save_png_atomic
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -290,17 +291,7 @@ def _finish(fig: Figure, path: str | os.PathLike[str] | None) -> Path | Figure:
     """Save ``fig`` as a PNG at ``path`` atomically and return the path; or return ``fig``."""
     if path is None:
         return fig
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise ValueError(f"path must end in .png, got {str(path)!r}.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    try:
-        fig.savefig(tmp, format="png")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return save_png_atomic(fig, path)
 
 
 def _draw_track(ax: Axes, track: StadiumTrack) -> None:

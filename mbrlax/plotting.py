@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -71,13 +72,26 @@ def plot_learning_curves(
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.stem + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(out_path)
-    return out_path
+    try:
+        return save_png_atomic(fig, out_path)
+    finally:
+        plt.close(fig)
+
+
+def save_png_atomic(fig, path: str | os.PathLike[str]) -> Path:
+    """Save ``fig`` as a PNG at ``path`` through a temporary file and a rename, so that a
+    reader (or a crash) never sees half a picture; returns the path."""
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"path must end in .png, got {str(path)!r}.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
+    try:
+        fig.savefig(tmp, format="png")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def _lengths_vary(run) -> bool:
