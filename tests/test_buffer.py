@@ -111,6 +111,27 @@ def test_sample_is_uniform_over_the_filled_rows_only():
     np.testing.assert_array_equal(batch.obs[:, 0], batch.reward)  # rows stay whole
 
 
+@pytest.mark.parametrize(
+    ("capacity", "n", "window", "expected"),
+    [
+        (100, 10, 4, range(7, 11)),  # not wrapped: the last 4 written
+        (100, 10, 50, range(1, 11)),  # a window past the filled rows: all of them
+        (8, 13, 5, range(9, 14)),  # wrapped: rows 9..13 sit at both ends of the ring
+        (8, 13, 8, range(6, 14)),
+    ],
+)
+def test_sample_recent_draws_uniformly_from_the_newest_rows(capacity, n, window, expected):
+    buf = _empty(capacity).add_batch(_items(range(1, n + 1)))
+    draw = jax.jit(lambda b, k, w: b.sample_recent(k, 4000, w))
+    batch = draw(buf, jax.random.key(0), jnp.int32(window))
+    counts = np.bincount(np.asarray(batch.reward, np.int64), minlength=n + 1)
+    drawn = set(np.flatnonzero(counts).tolist())
+    assert drawn == set(expected)
+    share = counts[list(expected)] / 4000
+    np.testing.assert_allclose(share, 1 / len(expected), atol=0.04)
+    np.testing.assert_array_equal(batch.obs[:, 0], batch.reward)  # rows stay whole
+
+
 @pytest.mark.parametrize("drop_last", [False, True])
 def test_minibatches_cover_one_epoch_exactly_once(drop_last):
     buf = _empty(50).add_batch(_items(range(1, 24)))

@@ -36,6 +36,9 @@ def test_agent_counts_epochs_in_env_steps_learned_from():
     # 100k rollouts x 15 steps x 4 refits per epoch x 1 epoch kept.
     assert MBPOConfig().model_buffer_capacity == 6_000_000
     assert MBPOConfig().real_batch_size == 12
+    # SAC samples the paper's pool: the newest 400k rows at k = 1, all 6M at k = 15.
+    assert MBPOConfig().model_window(1) == 400_000
+    assert MBPOConfig().model_window(15) == MBPOConfig().model_buffer_capacity
     with pytest.raises(ValueError, match="min_length <= max_length"):
         RolloutSchedule(1, 10, 5, 2)
 
@@ -174,3 +177,31 @@ def test_acting_hands_the_state_back_without_copying_the_model_buffer():
     for act in (agent.act, agent.act_eval):
         action, same, _ = act(state, np.zeros(3, np.float32), jax.random.key(1))
         assert same is state and action.shape == (1,)
+
+
+def test_policy_updates_draw_model_data_only_from_the_papers_pool():
+    """The paper resizes its model pool to ``k`` x the rollouts of ``retain_epochs`` epochs: at
+    k = 1 a buffer sized for k = 3 must not feed SAC the older rows. Rows outside the window
+    are NaN here, so one draw of them would poison the networks."""
+    config = MBPOConfig(
+        sac=SACConfig(updates_per_step=50, hidden_sizes=(8,)), rollout_batch_size=10,
+        model_train_every=100, epoch_length=200, rollout_schedule=RolloutSchedule(0, 2, 1, 3),
+    )  # fmt: skip
+    agent = MBPO(config, make_env("Pendulum-v1").spec)
+    assert config.model_window(1) == 20 and config.model_buffer_capacity == 60
+    state = agent.init(jax.random.key(0))
+    d = 3
+
+    def rows(n, value):
+        return Transition(jnp.full((n, d), value), jnp.zeros((n, 1)), jnp.full((n,), value),
+                          jnp.full((n, d), value), jnp.zeros((n,), bool))  # fmt: skip
+
+    model_buffer = state.model_buffer.add_batch(rows(40, jnp.nan)).add_batch(rows(20, 0.5))
+    real = ReplayBuffer.create(jax.tree.map(lambda x: x[0], rows(1, 0.0)), 10)
+    real = real.add_batch(rows(10, 0.1))
+    for window, finite in ((20, True), (21, False)):
+        sac, _ = agent._policy_updates(
+            state.sac, model_buffer, real, jax.random.key(1), jnp.int32(window)
+        )
+        leaves = jax.tree.leaves(sac.critic)
+        assert all(bool(jnp.all(jnp.isfinite(x))) for x in leaves) == finite, window

@@ -150,6 +150,20 @@ class ReplayBuffer(eqx.Module):
         idx = jax.random.randint(key, (batch_size,), 0, jnp.maximum(self.size, 1))
         return jax.tree.map(lambda d: d[idx], self.data)
 
+    def sample_recent(
+        self, key: PRNGKeyArray, batch_size: int, window: Int[Array, ""] | int
+    ) -> PyTree[Array]:
+        """``batch_size`` rows drawn uniformly with replacement from the ``window`` rows written
+        last (all filled rows if fewer); jittable, ``window`` may be traced.
+
+        A FIFO of ``window`` rows without reallocating: a buffer sized for the largest window
+        serves every smaller one (MBPO's model pool, whose size follows the rollout length).
+        """
+        count = jnp.clip(jnp.minimum(self.size, window), 1, self.capacity)
+        back = jax.random.randint(key, (batch_size,), 0, count)
+        idx = (self.ptr - 1 - back) % self.capacity
+        return jax.tree.map(lambda d: d[idx], self.data)
+
     def minibatches(
         self, key: PRNGKeyArray, batch_size: int, drop_last: bool = False
     ) -> Iterator[PyTree[Array]]:

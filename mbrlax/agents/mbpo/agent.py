@@ -6,10 +6,11 @@ SAC learns from short rollouts branched off real states through a probabilistic 
         every `model_train_every` steps: refit the ensemble on all real data (warm-started,
             early stopping on held-out data), then roll `rollout_batch_size` particles
             `k` steps from real states under the current policy into the model buffer
-            (`k` from the rollout schedule at the current epoch; the buffer keeps the
-            rollouts of the last `retain_epochs` epochs, FIFO)
+            (`k` from the rollout schedule at the current epoch; FIFO)
         `G = sac.updates_per_step` SAC gradient steps on batches of `real_ratio` real and
-            `1 - real_ratio` model transitions
+            `1 - real_ratio` model transitions, the model ones from the newest
+            `retain_epochs x rollouts per epoch x rollout_batch_size x k` rows (the paper's
+            model pool, reallocated whenever `k` changes)
 
 Epochs count env steps learned from (the warm-up excluded) in units of ``epoch_length``, as
 in the paper's code. Reward and termination come from the env's known task functions where
@@ -59,8 +60,10 @@ class MBPOConfig:
         rollout_schedule: the rollout length ``k`` over epochs.
         rollout_batch_size: particles branched off real states at every refit (the paper's
             ``M`` = 400 per env step times ``model_train_every``).
-        retain_epochs: epochs of rollouts the model buffer keeps; its capacity is
-            ``rollout_batch_size x max k x rollouts per epoch x retain_epochs``.
+        retain_epochs: epochs of rollouts the model buffer keeps. As in the paper's code, the
+            pool holds ``retain_epochs x rollouts per epoch x rollout_batch_size x k`` rows at
+            the current ``k`` (SAC samples only that many of the newest rows); its capacity
+            is that at the schedule's longest ``k``.
         real_ratio: fraction of each SAC batch drawn from real data, the rest from the model.
         propagation: ``"tsinf"`` (each step's elite drawn afresh, the paper's) or ``"ts1"``
             (one elite per rollout).
@@ -96,6 +99,12 @@ class MBPOConfig:
         per_epoch = math.ceil(self.epoch_length / self.model_train_every)
         longest = self.rollout_schedule.max_length
         return self.rollout_batch_size * longest * per_epoch * self.retain_epochs
+
+    def model_window(self, rollout_length: int) -> int:
+        """Rows of the model buffer SAC samples from while rollouts are ``rollout_length``
+        long: the newest ``retain_epochs`` epochs of them (the paper's pool size)."""
+        per_epoch = math.ceil(self.epoch_length / self.model_train_every)
+        return self.rollout_batch_size * rollout_length * per_epoch * self.retain_epochs
 
     @property
     def real_batch_size(self) -> int:
@@ -199,7 +208,9 @@ class MBPO:
         k_fit, k_roll, k_sac = jax.random.split(key, 3)
         updates = int(state.updates)
         metrics: dict[str, Array] = {}
-        if updates % self.config.model_train_every == 0:
+        last_refit = updates - updates % self.config.model_train_every
+        window = self.config.model_window(self.rollout_length(last_refit))
+        if updates == last_refit:
             params, fit = self.model.fit(state.model_params, buffer.data, buffer.size, k_fit)
             state = state._replace(model_params=params)
             length = self.rollout_length(updates)
@@ -207,9 +218,13 @@ class MBPO:
             metrics = {
                 **fit,
                 "rollout_length": jnp.float32(length),
-                "model_buffer_size": state.model_buffer.size.astype(jnp.float32),
+                "model_buffer_size": jnp.minimum(state.model_buffer.size, window).astype(
+                    jnp.float32
+                ),
             }
-        sac, sac_metrics = self._policy_updates(state.sac, state.model_buffer, buffer, k_sac)
+        sac, sac_metrics = self._policy_updates(
+            state.sac, state.model_buffer, buffer, k_sac, jnp.int32(window)
+        )
         state = state._replace(sac=sac, updates=state.updates + 1)
         return state, {**metrics, **sac_metrics}
 
@@ -220,15 +235,18 @@ class MBPO:
         model_buffer: ReplayBuffer,
         buffer: ReplayBuffer,
         key: PRNGKeyArray,
+        window: Int[Array, ""],
     ) -> tuple[SACState, dict[str, Array]]:
-        # The buffers are inputs only (never outputs), so nothing big is copied.
+        # The buffers are inputs only (never outputs), so nothing big is copied. Model data
+        # comes from the newest `window` rows: older rollouts (earlier models and policies)
+        # have left the paper's pool.
         n_real = self.config.real_batch_size
         n_model = self.config.sac.batch_size - n_real
 
         def draw(key: PRNGKeyArray) -> Transition:
             k_real, k_model = jax.random.split(key)
             real = buffer.sample(k_real, n_real)
-            imagined = model_buffer.sample(k_model, n_model)
+            imagined = model_buffer.sample_recent(k_model, n_model, window)
             return jax.tree.map(lambda r, m: jnp.concatenate([r, m]), real, imagined)
 
         return self.learner.update_many(sac, draw, key, self.config.sac.updates_per_step)
