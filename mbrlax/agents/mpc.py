@@ -36,6 +36,7 @@ from mbrlax.planners import (
     DDP,
     ICEM,
     ILQR,
+    MCTS,
     MPPI,
     Collocation,
     GradientShooting,
@@ -54,6 +55,7 @@ class MPCTrajectory(NamedTuple):
         alive: ``[T]`` True where the episode had not terminated before that step.
         plans: ``[T, H, A]`` the sequence the planner chose at each step (its first action is
             the one executed): what it expected to do, for pictures of predicted vs realised.
+            Search planners (MCTS) keep no sequence: ``[T, 1]``, the executed action.
         expected_returns: ``[T]`` the planner's estimate of each chosen sequence's return.
     """
 
@@ -102,7 +104,10 @@ def mpc_rollout(
         action, pstate, info = planner.plan(carry.pstate, step, carry.state, k)
         out = env.step(carry.state, action)
         # The chosen sequence: the executed action, then the rest the planner kept (shifted).
-        plan = jnp.concatenate([action[None].astype(pstate.mean.dtype), pstate.mean[:-1]])
+        if isinstance(pstate, PlannerState):
+            plan = jnp.concatenate([action[None].astype(pstate.mean.dtype), pstate.mean[:-1]])
+        else:  # a search planner keeps no sequence
+            plan = jnp.reshape(action, (1,))
         expected = info.get("expected_return", jnp.asarray(jnp.nan, jnp.float32))
         alive_next = carry.alive & ~jnp.asarray(out.terminated, bool)
         record = (out.state, action, out.reward, carry.alive, plan, expected)
@@ -121,20 +126,20 @@ class MPCConfig:
     """Known-model MPC hyper-parameters.
 
     Attributes:
-        planner: the trajectory optimiser run at every step (any mbrlax planner; iLQR, DDP,
-            collocation and gradient shooting need a differentiable model, which every mbrlax
-            JAX env is).
+        planner: the planner run at every step: for Box actions any trajectory optimiser
+            (iLQR, DDP, collocation and gradient shooting need a differentiable model, which
+            every mbrlax JAX env is), for Discrete actions MCTS.
     """
 
-    planner: CEM | ICEM | MPPI | RandomShooting | GradientShooting | Collocation | ILQR | DDP = (
-        CEM()
-    )
+    planner: (
+        CEM | ICEM | MPPI | RandomShooting | GradientShooting | Collocation | ILQR | DDP | MCTS
+    ) = CEM()
 
 
 class MPCState(NamedTuple):
     """Agent state: only the planner's warm start (nothing is learned)."""
 
-    planner_state: PlannerState
+    planner_state: Any  # PlannerState, or MCTSState for tree search
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,10 +160,17 @@ class KnownModelMPC:
     model: JaxEnv
 
     def __post_init__(self):
-        if not self.spec.is_continuous:
+        searches = isinstance(self.config.planner, MCTS)
+        if not self.spec.is_continuous and not searches:
             raise ValueError(
-                f"KnownModelMPC plans continuous actions but {self.spec.env_id} has a Discrete "
-                "action space; use an env with Box actions."
+                f"{type(self.config.planner).__name__} plans continuous actions but "
+                f"{self.spec.env_id} has a Discrete action space; choose agent.planner:mcts "
+                "(tree search over discrete actions)."
+            )
+        if self.spec.is_continuous and searches:
+            raise ValueError(
+                f"MCTS searches over discrete actions but {self.spec.env_id} has Box actions; "
+                "choose a trajectory optimiser such as agent.planner:cem or agent.planner:mppi."
             )
         mspec = self.model.spec
         if (mspec.obs_shape, mspec.action_shape) != (self.spec.obs_shape, self.spec.action_shape):
@@ -175,6 +187,8 @@ class KnownModelMPC:
 
     @functools.cached_property
     def planner(self) -> Planner:
+        if isinstance(self.config.planner, MCTS):
+            return self.config.planner.build(self.spec.num_actions)
         return self.config.planner.build(*self.spec.action_bounds())
 
     def init(self, key: PRNGKeyArray) -> MPCState:

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 from mbrlax.agents.mpc import MPCConfig
-from mbrlax.planners import CEM
+from mbrlax.planners import CEM, MCTS
 from mbrlax.runner import RunnerConfig
 
 # Known-model MPC: no warm-up and no evaluation episodes (nothing is learned, so every
 # training episode already shows the controller); horizons as in
 # benchmarks/known_model_planning.py. Gymnasium envs with a JAX twin plan through the twin.
 _MPC_RUNNER = RunnerConfig(episodes=3, warmup_steps=0, eval_episodes=0)
+_CARTPOLE_MCTS = MCTS(num_simulations=32, rollout_depth=50, num_rollouts=4)
 MPC_PRESETS: dict[str, tuple[MPCConfig, RunnerConfig, str | None]] = {
     "mbrlax/Pendulum-v0": (MPCConfig(CEM(horizon=20)), _MPC_RUNNER, None),
     "Pendulum-v1": (MPCConfig(CEM(horizon=20)), _MPC_RUNNER, "mbrlax/Pendulum-v0"),
     "mbrlax/CartpoleSwingup-v0": (MPCConfig(CEM(horizon=25)), _MPC_RUNNER, None),
     "mbrlax/AcrobotSwingup-v0": (MPCConfig(CEM(horizon=15)), _MPC_RUNNER, None),
     "mbrlax/BicycleTrack-v0": (MPCConfig(CEM(horizon=20)), _MPC_RUNNER, None),
+    # Discrete actions: tree search, leaves valued by averaged random rollouts.
+    "mbrlax/CartPole-v0": (MPCConfig(_CARTPOLE_MCTS), _MPC_RUNNER, None),
+    "CartPole-v1": (MPCConfig(_CARTPOLE_MCTS), _MPC_RUNNER, "mbrlax/CartPole-v0"),
+    "mbrlax/Catch-v0": (
+        MPCConfig(MCTS(num_simulations=16, rollout_depth=10, num_rollouts=4)),
+        _MPC_RUNNER,
+        None,
+    ),
 }
 
 

@@ -1,7 +1,9 @@
 """Environments: Gymnasium adapter, JAX-native envs, and known task functions."""
 
 from mbrlax.envs.base import EnvError, EnvStep, JaxEnv, as_step_fn
+from mbrlax.envs.cartpole import CartPole, CartPoleState
 from mbrlax.envs.cartpole_swingup import CartpoleState, CartpoleSwingup
+from mbrlax.envs.catch import Catch, CatchState
 from mbrlax.envs.check import check_env
 from mbrlax.envs.gym_adapter import GymEnv, make_env
 from mbrlax.envs.jax_gym import JaxGymEnv
@@ -12,7 +14,11 @@ from mbrlax.envs.tasks import TaskFunctions, check_task, get_task, list_tasks, r
 
 __all__ = [
     "JAX_ENVS",
+    "CartPole",
+    "CartPoleState",
     "CartpoleState",
+    "Catch",
+    "CatchState",
     "CartpoleSwingup",
     "EnvError",
     "EnvSpec",

@@ -9,7 +9,9 @@ from typing import Any
 from mbrlax.envs.acrobot import Acrobot
 from mbrlax.envs.base import EnvError, JaxEnv
 from mbrlax.envs.bicycle import Bicycle
+from mbrlax.envs.cartpole import CartPole
 from mbrlax.envs.cartpole_swingup import CartpoleSwingup
+from mbrlax.envs.catch import Catch
 from mbrlax.envs.maze import blocking_maze, dyna_maze, shortcut_maze
 from mbrlax.envs.pendulum import Pendulum
 from mbrlax.envs.point_mass import PointMass
@@ -23,6 +25,8 @@ JAX_ENVS: dict[str, Callable[..., JaxEnv]] = {
     "mbrlax/DynaMaze-v0": dyna_maze,
     "mbrlax/BlockingMaze-v0": blocking_maze,
     "mbrlax/ShortcutMaze-v0": shortcut_maze,
+    "mbrlax/CartPole-v0": CartPole,
+    "mbrlax/Catch-v0": Catch,
 }
 """Constructor of each JAX-native env by id; keyword arguments set its physical constants."""
 

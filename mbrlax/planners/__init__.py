@@ -23,6 +23,7 @@ from mbrlax.planners.gradient_shooting import GradientShooting
 from mbrlax.planners.icem import ICEM, colored_noise
 from mbrlax.planners.ilqr import DDP, ILQR, ilqr_optimize
 from mbrlax.planners.lqr import LQR, finite_horizon_lqr
+from mbrlax.planners.mcts import MCTS, MCTSState, rollout_value
 from mbrlax.planners.mppi import (
     MPPI,
     MPPIIteration,
@@ -40,6 +41,8 @@ __all__ = [
     "ICEM",
     "ILQR",
     "LQR",
+    "MCTS",
+    "MCTSState",
     "GradientShooting",
     "MPPI",
     "MPPIIteration",
@@ -56,6 +59,7 @@ __all__ = [
     "mppi_iteration",
     "mppi_samples",
     "path_integral_weights",
+    "rollout_value",
     "sequence_return",
     "sequence_returns",
     "sequence_states",
