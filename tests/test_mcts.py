@@ -170,7 +170,9 @@ def test_jax_cartpole_matches_gymnasium_cartpole_v1():
     state = env.state_from_obs(obs)
     step = jax.jit(env.step)
     rng = np.random.default_rng(0)
-    for t in range(500):
+    steps = 0
+    for _ in range(500):
+        steps += 1
         action = int(rng.integers(2))
         obs, reward, terminated, _, _ = reference.step(action)
         out = step(state, jnp.int32(action))
@@ -179,7 +181,7 @@ def test_jax_cartpole_matches_gymnasium_cartpole_v1():
         state = out.state
         if terminated:
             break
-    assert t > 5  # the pole fell only after a while, so the comparison covered some steps
+    assert steps > 5  # the pole fell only after a while, so the comparison covered some steps
 
 
 def test_catch_rewards_the_paddle_under_the_ball():
