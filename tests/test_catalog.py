@@ -332,6 +332,22 @@ def _(tmp_path, capsys, finished_run):
     assert not (tmp_path / "r").exists()  # refused before a run directory was made
 
 
+@case("mcts-on-box-actions")
+def _(tmp_path, capsys, finished_run):
+    argv = ["train", "mpc", "--env", "mbrlax/Pendulum-v0", "--run-dir", str(tmp_path / "r")]
+    said = cli_error(capsys, [*argv, "agent.planner:mcts"])
+    assert "MCTS searches over discrete actions" in said and "agent.planner:cem" in said
+    assert not (tmp_path / "r").exists()
+
+
+@case("trajectory-planner-on-discrete-actions")
+def _(tmp_path, capsys, finished_run):
+    argv = ["train", "mpc", "--env", "mbrlax/CartPole-v0", "--run-dir", str(tmp_path / "r")]
+    said = cli_error(capsys, [*argv, "agent.planner:cem"])
+    assert "CEM plans continuous actions" in said and "agent.planner:mcts" in said
+    assert not (tmp_path / "r").exists()
+
+
 @case("mpc-model-mismatched-spaces")
 def _(tmp_path, capsys, finished_run):
     argv = ["train", "mpc", "--env", "Pendulum-v1", "--model", "mbrlax/CartpoleSwingup-v0"]
