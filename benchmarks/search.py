@@ -11,6 +11,7 @@
 
     python benchmarks/search.py
     python benchmarks/search.py --seeds 5 --skip-throughput
+    python benchmarks/search.py --skip-closed-loop
 """
 
 from __future__ import annotations
@@ -122,18 +123,20 @@ def throughput(batch: int = 64) -> None:
             if kwargs:
                 # Each simulation evaluates the network twice (value, prior) at its new leaf.
                 gflops = 2 * 2 * macs * rate / 1e9
-                net = f"{gflops:12.3f} {gflops / peak:8.4f}"
+                columns = f"{gflops:12.3f} {gflops / peak:8.4f}"
             else:
-                net = f"{'-':>12} {'-':>8}"
-            print(f"{label:28} {sims:5d} {1000 * best:10.2f} {rate:10.0f} {net}", flush=True)
+                columns = f"{'-':>12} {'-':>8}"
+            print(f"{label:28} {sims:5d} {1000 * best:10.2f} {rate:10.0f} {columns}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-closed-loop", action="store_true")
     args = parser.parse_args()
-    closed_loop(args.seeds)
+    if not args.skip_closed_loop:
+        closed_loop(args.seeds)
     if not args.skip_throughput:
         throughput()
 

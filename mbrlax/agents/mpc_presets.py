@@ -10,7 +10,8 @@ from mbrlax.runner import RunnerConfig
 # training episode already shows the controller); horizons as in
 # benchmarks/known_model_planning.py. Gymnasium envs with a JAX twin plan through the twin.
 _MPC_RUNNER = RunnerConfig(episodes=3, warmup_steps=0, eval_episodes=0)
-_CARTPOLE_MCTS = MCTS(num_simulations=32, rollout_depth=50, num_rollouts=4)
+# The best of benchmarks/search.py's settings (deeper rollouts and more simulations did worse).
+_CARTPOLE_MCTS = MCTS(num_simulations=16, rollout_depth=20, num_rollouts=4)
 MPC_PRESETS: dict[str, tuple[MPCConfig, RunnerConfig, str | None]] = {
     "mbrlax/Pendulum-v0": (MPCConfig(CEM(horizon=20)), _MPC_RUNNER, None),
     "Pendulum-v1": (MPCConfig(CEM(horizon=20)), _MPC_RUNNER, "mbrlax/Pendulum-v0"),
