@@ -4,19 +4,25 @@
    physics, 500 steps): whole episodes compiled with ``mpc_rollout`` from several reset
    states, for each search setting: mean and worst return, episodes that held the pole for
    all 500 steps, milliseconds per action. Target: 500 with <= 32 simulations per step.
-2. Throughput: simulations per second of one batched search over 64 CartPole states with 16
+2. AlphaZero on the same CartPole (``mbrlax train alphazero``'s preset: 16 simulations, leaves
+   valued and priors given by a policy-value network trained on reanalysed search targets):
+   env steps until the first evaluation episode holds 500 steps, wall time; then the trained
+   network's search (16 and 32 simulations, no noise) from the same reset states as 1., and
+   the network alone (its prior's most likely action, no search).
+3. Throughput: simulations per second of one batched search over 64 CartPole states with 16
    and 64 simulations, leaves valued (a) by averaged random rollouts through the true model
    and (b) by a small value and prior network (4 -> 64 -> 64 -> 1 + 2, what AlphaZero's
    search evaluates), next to the float32 matmul peak measured in the same process.
 
     python benchmarks/search.py
     python benchmarks/search.py --seeds 5 --skip-throughput
-    python benchmarks/search.py --skip-closed-loop
+    python benchmarks/search.py --skip-closed-loop --skip-alphazero
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import jax
@@ -26,6 +32,7 @@ from planner_speed import matmul_peak_gflops
 
 from mbrlax.agents.mpc import mpc_rollout
 from mbrlax.envs import as_step_fn, make_jax_env
+from mbrlax.experiment import AlphaZeroExperiment, run
 from mbrlax.planners import MCTS
 
 ENV = "mbrlax/CartPole-v0"
@@ -69,6 +76,59 @@ def closed_loop(seeds: int) -> None:
         held = int(np.sum(returns >= steps))
         print(f"{name:28} {returns.mean():7.1f} {returns.min():7.1f} {held:>5d}/{seeds:<3d} "
               f"{1000 * best / steps:10.2f} {compile_s:10.1f}", flush=True)  # fmt: skip
+
+
+def _episode_returns(planner, seeds: int) -> np.ndarray:
+    """Returns of compiled closed-loop episodes of ``planner`` from ``seeds`` reset states."""
+    env = make_jax_env(ENV)
+
+    def episode(key):
+        state, _ = env.reset(key)
+        return mpc_rollout(env, planner, state, key, env.spec.max_episode_steps).episode_return
+
+    return np.asarray(jax.jit(jax.vmap(episode))(jax.random.split(jax.random.key(0), seeds)))
+
+
+def alphazero(seeds: int, total_steps: int) -> None:
+    exp = AlphaZeroExperiment.preset(ENV, seed=0)
+    exp = dataclasses.replace(
+        exp, runner=dataclasses.replace(exp.runner, total_steps=total_steps, progress=False)
+    )
+    t0 = time.perf_counter()
+    result = run(exp, save=False)
+    wall = time.perf_counter() - t0
+    evals = [(r["env_steps"], r["eval_return"]) for r in result.rows if "eval_return" in r]
+    held = [s for s, v in evals if v >= 500]
+    first = held[0] if held else None
+    print(f"\nAlphaZero on {ENV} (preset, seed 0): {result.rows[-1]['env_steps']} env steps in "
+          f"{wall:.0f} s ({result.rows[-1]['env_steps'] / wall:.1f} steps/s); first evaluation "
+          f"holding 500: {first} env steps; last 5 evaluations "
+          f"{[round(v) for _, v in evals[-5:]]}")  # fmt: skip
+    agent, net = exp.make_agent(make_jax_env(ENV).spec), result.agent_state.net
+    print(f"{'trained network':28} {'mean':>7} {'worst':>7} {'held 500':>9}")
+    for sims in (16, 32):
+        search = dataclasses.replace(agent._greedy_search, num_simulations=sims)
+        returns = _episode_returns(agent.planner(net, search), seeds)
+        print(f"{f'search, {sims} simulations':28} {returns.mean():7.1f} {returns.min():7.1f} "
+              f"{int(np.sum(returns >= 500)):>5d}/{seeds:<3d}", flush=True)  # fmt: skip
+    env = make_jax_env(ENV)
+
+    def network_only(key):
+        state, obs = env.reset(key)
+
+        def body(carry, _):
+            state, obs, alive, ret = carry
+            out = env.step(state, agent.network_action(result.agent_state, obs))
+            ret = ret + jnp.where(alive, out.reward, 0.0)
+            return (out.state, out.obs, alive & ~out.terminated, ret), None
+
+        init = (state, obs, jnp.array(True), jnp.float32(0.0))
+        return jax.lax.scan(body, init, None, env.spec.max_episode_steps)[0][3]
+
+    keys = jax.random.split(jax.random.key(0), seeds)
+    returns = np.asarray(jax.jit(jax.vmap(network_only))(keys))
+    print(f"{'network alone (no search)':28} {returns.mean():7.1f} {returns.min():7.1f} "
+          f"{int(np.sum(returns >= 500)):>5d}/{seeds:<3d}", flush=True)  # fmt: skip
 
 
 def _mlp(key, sizes):
@@ -134,9 +194,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-closed-loop", action="store_true")
+    parser.add_argument("--skip-alphazero", action="store_true")
+    parser.add_argument("--alphazero-steps", type=int, default=20_000)
     args = parser.parse_args()
     if not args.skip_closed_loop:
         closed_loop(args.seeds)
+    if not args.skip_alphazero:
+        alphazero(args.seeds, args.alphazero_steps)
     if not args.skip_throughput:
         throughput()
 

@@ -23,7 +23,7 @@ import numpy as np
 import tyro
 
 COMMANDS = ("train", "resume", "eval", "plot", "compare", "sweep", "draw", "diagnose")
-ALGOS = ("pets", "mpc", "dyna-q", "sac", "mbpo")
+ALGOS = ("pets", "mpc", "dyna-q", "sac", "mbpo", "alphazero", "muzero")
 USAGE = """usage: mbrlax {train,resume,eval,plot,compare,sweep,draw,diagnose} ...
 
   mbrlax train pets --env Pendulum-v1 --seed 0 --episodes 10 --run-dir DIR [--overwrite]
@@ -31,6 +31,8 @@ USAGE = """usage: mbrlax {train,resume,eval,plot,compare,sweep,draw,diagnose} ..
   mbrlax train dyna-q --env FrozenLake-v1 [agent:prioritized-sweeping]   (tabular)
   mbrlax train sac --env Hopper-v5 [--total-steps 100000]   (model-free baseline)
   mbrlax train mbpo --env InvertedPendulum-v5   (SAC on model rollouts)
+  mbrlax train alphazero --env CartPole-v1   (MCTS + policy-value network, known model)
+  mbrlax train muzero --env CartPole-v1   (MCTS through a learned latent model)
   mbrlax resume DIR                  (or: mbrlax train pets --resume DIR)
   mbrlax eval DIR [--episodes 5]
   mbrlax diagnose DIR [--start 100 --horizon 350]   (a PETS / MBPO model against the truth)
@@ -43,7 +45,8 @@ USAGE = """usage: mbrlax {train,resume,eval,plot,compare,sweep,draw,diagnose} ..
 A DIR given to plot or compare is a run directory or a folder holding run directories
 (searched recursively); runs are grouped by algorithm and env, seeds aggregated.
 
-Run `mbrlax train pets --help` (or `mpc`, `dyna-q`, `sac`, `mbpo`) for every option."""
+Run `mbrlax train pets --help` (or `mpc`, `dyna-q`, `sac`, `mbpo`, `alphazero`,
+`muzero`) for every option."""
 
 
 class CLIError(SystemExit):

@@ -16,6 +16,8 @@ import numpy as np
 import tyro
 from jaxtyping import PRNGKeyArray
 
+from mbrlax.agents.alphazero import AlphaZero, AlphaZeroConfig
+from mbrlax.agents.alphazero.presets import alphazero_preset
 from mbrlax.agents.base import eval_act
 from mbrlax.agents.dyna import DynaQ, PrioritizedSweeping
 from mbrlax.agents.dyna_agent import DynaAgent
@@ -24,6 +26,8 @@ from mbrlax.agents.mbpo import MBPO, MBPOConfig
 from mbrlax.agents.mbpo.presets import mbpo_preset
 from mbrlax.agents.mpc import KnownModelMPC, MPCConfig
 from mbrlax.agents.mpc_presets import mpc_preset
+from mbrlax.agents.muzero import MuZero, MuZeroConfig
+from mbrlax.agents.muzero.presets import muzero_preset
 from mbrlax.agents.pets import PETS, PETSConfig
 from mbrlax.agents.pets.presets import pets_preset
 from mbrlax.agents.sac import SAC, SACConfig
@@ -348,6 +352,117 @@ class MBPOExperiment:
         return state._replace(sac=state.sac._replace(actor=actor), model_params=params)
 
 
+@dataclasses.dataclass(frozen=True)
+class AlphaZeroExperiment:
+    """Train AlphaZero (MCTS guided by a policy-value network) through a known model.
+
+    Attributes:
+        env: the env acted in, with Discrete actions: an mbrlax JAX-native id
+            (mbrlax/CartPole-v0, mbrlax/Catch-v0), or a Gymnasium id whose dynamics a JAX env
+            models (CartPole-v1 with --model mbrlax/CartPole-v0).
+        model: the JAX-native env the search runs through (default: env itself, which must
+            then be JAX-native).
+        seed: the one seed of the run; same seed, same numbers.
+        run_dir: where config, metrics.csv and plots go
+            (default: runs/alphazero-<env>-seed<seed>-<time>).
+        agent: AlphaZero hyper-parameters (defaults come from the env's preset, see
+            mbrlax.agents.alphazero.presets).
+        runner: run length, warm-up, evaluation; AlphaZero learns after every env step
+            (refit-every 1).
+    """
+
+    env: str = "mbrlax/CartPole-v0"
+    model: str | None = None
+    seed: int = 0
+    run_dir: Path | None = None
+    agent: AlphaZeroConfig = AlphaZeroConfig()
+    runner: Annotated[RunnerConfig, tyro.conf.OmitArgPrefixes] = RunnerConfig(refit_every=1)
+
+    algo: typing.ClassVar[str] = "alphazero"
+
+    @classmethod
+    def preset(cls, env: str, **kwargs: Any) -> AlphaZeroExperiment:
+        """The defaults for ``env`` (see ``mbrlax.agents.alphazero.presets``); ``kwargs``
+        override any field."""
+        agent, runner, model = alphazero_preset(env)
+        return cls(**{"env": env, "model": model, "agent": agent, "runner": runner, **kwargs})
+
+    def default_run_dir(self) -> Path:
+        return default_run_dir(self.algo, self.env, self.seed)
+
+    def check(self) -> None:
+        """Raise ``ValueError`` saying what to do if the model cannot search for the env;
+        before any run directory is made."""
+        _check_agent_for_env(self)
+
+    def make_agent(self, spec) -> AlphaZero:
+        if (self.model or self.env) not in list_jax_envs():
+            what = f"--model {self.model!r}" if self.model else f"the env {self.env!r}"
+            raise ValueError(
+                f"AlphaZero searches through a JAX-native env, and {what} is not one; choose "
+                f"--model from {', '.join(list_jax_envs())}."
+            )
+        return AlphaZero(self.agent, spec, make_jax_env(self.model or self.env))
+
+    def final_model(self, state: Any) -> Any:
+        """What ``final_model.eqx`` keeps: the policy-value network."""
+        return state.net
+
+    def with_final_model(self, state: Any, model: Any) -> Any:
+        return state._replace(net=model)
+
+
+@dataclasses.dataclass(frozen=True)
+class MuZeroExperiment:
+    """Train MuZero (MCTS through a learned value-equivalent model).
+
+    Attributes:
+        env: an env with Box observations and Discrete actions (CartPole-v1, Acrobot-v1,
+            mbrlax/CartPole-v0, mbrlax/Catch-v0, ...).
+        seed: the one seed of the run; same seed, same numbers.
+        run_dir: where config, metrics.csv and plots go
+            (default: runs/muzero-<env>-seed<seed>-<time>).
+        agent: MuZero hyper-parameters (defaults come from the env's preset, see
+            mbrlax.agents.muzero.presets).
+        runner: run length, warm-up, evaluation; MuZero learns after every env step
+            (refit-every 1).
+    """
+
+    env: str = "CartPole-v1"
+    seed: int = 0
+    run_dir: Path | None = None
+    agent: MuZeroConfig = MuZeroConfig()
+    runner: Annotated[RunnerConfig, tyro.conf.OmitArgPrefixes] = RunnerConfig(refit_every=1)
+
+    algo: typing.ClassVar[str] = "muzero"
+
+    @classmethod
+    def preset(cls, env: str, **kwargs: Any) -> MuZeroExperiment:
+        """The defaults for ``env`` (see ``mbrlax.agents.muzero.presets``); ``kwargs``
+        override any field."""
+        agent, runner = muzero_preset(env)
+        return cls(**{"env": env, "agent": agent, "runner": runner, **kwargs})
+
+    def default_run_dir(self) -> Path:
+        return default_run_dir(self.algo, self.env, self.seed)
+
+    def check(self) -> None:
+        """Raise ``ValueError`` saying what to do if the env does not suit MuZero; before any
+        run directory is made."""
+        _check_agent_for_env(self)
+
+    def make_agent(self, spec) -> MuZero:
+        return MuZero(self.agent, spec)
+
+    def final_model(self, state: Any) -> Any:
+        """What ``final_model.eqx`` keeps: the representation, dynamics and prediction
+        networks."""
+        return state.nets
+
+    def with_final_model(self, state: Any, model: Any) -> Any:
+        return state._replace(nets=model)
+
+
 def _check_agent_for_env(exp: Any) -> None:
     """Make the env and the agent once, so that an unsuitable env is refused up front."""
     env = make_env(exp.env)
@@ -357,13 +472,23 @@ def _check_agent_for_env(exp: Any) -> None:
         env.close()
 
 
-Experiment = PETSExperiment | MPCExperiment | DynaExperiment | SACExperiment | MBPOExperiment
+Experiment = (
+    PETSExperiment
+    | MPCExperiment
+    | DynaExperiment
+    | SACExperiment
+    | MBPOExperiment
+    | AlphaZeroExperiment
+    | MuZeroExperiment
+)
 EXPERIMENTS: dict[str, type[Experiment]] = {
     "pets": PETSExperiment,
     "mpc": MPCExperiment,
     "dyna-q": DynaExperiment,
     "sac": SACExperiment,
     "mbpo": MBPOExperiment,
+    "alphazero": AlphaZeroExperiment,
+    "muzero": MuZeroExperiment,
 }
 
 

@@ -471,6 +471,23 @@ def _(tmp_path, capsys, finished_run):
     assert not (run_dir / "model_diagnostics.png").exists()
 
 
+@case("alphazero-on-box-actions")
+def _(tmp_path, capsys, finished_run):
+    argv = ["train", "alphazero", "--env", "mbrlax/Pendulum-v0", "--run-dir", str(tmp_path / "r")]
+    said = cli_error(capsys, argv)
+    assert "AlphaZero searches over discrete actions" in said and "mbrlax train mpc" in said
+    assert not (tmp_path / "r").exists()
+
+
+@case("alphazero-without-jax-model")
+def _(tmp_path, capsys, finished_run):
+    argv = ["train", "alphazero", "--env", "Acrobot-v1", "--run-dir", str(tmp_path / "r")]
+    said = cli_error(capsys, argv)
+    assert "AlphaZero searches through a JAX-native env" in said
+    assert "mbrlax/CartPole-v0" in said  # the models there are to choose from
+    assert not (tmp_path / "r").exists()
+
+
 @case("draw-fan-without-mppi")
 def _(tmp_path, capsys, finished_run):
     argv = [

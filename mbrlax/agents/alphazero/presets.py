@@ -1,0 +1,49 @@
+"""Defaults that work, per env. ``mbrlax train alphazero --env ID`` starts from these.
+
+AlphaZero learns after every env step (``refit_every = 1``) from a short random warm-up;
+Gymnasium envs with a JAX twin search through the twin. The CartPole settings are those of
+``benchmarks/search.py`` (16 simulations, 20,000 env steps; the pole stays up for the full
+500 steps after about 4,000).
+"""
+
+from __future__ import annotations
+
+from mbrlax.agents.alphazero.agent import AlphaZeroConfig
+from mbrlax.planners import MCTS
+from mbrlax.runner import RunnerConfig
+
+_RUNNER = RunnerConfig(
+    episodes=100_000,  # the run is ended by total_steps
+    total_steps=20_000,
+    warmup_steps=500,
+    refit_every=1,
+    eval_episodes=1,
+    eval_every=5,
+    checkpoint_every=5000,
+)
+_SEARCH = MCTS(num_simulations=16, discount=0.99, dirichlet_fraction=0.25, temperature=1.0)
+# CartPole's discounted return of a balanced pole is about 1 / (1 - 0.99) = 100.
+_CARTPOLE = AlphaZeroConfig(search=_SEARCH, value_scale=100.0)
+
+ALPHAZERO_PRESETS: dict[str, tuple[AlphaZeroConfig, RunnerConfig, str | None]] = {
+    "mbrlax/CartPole-v0": (_CARTPOLE, _RUNNER, None),
+    "CartPole-v1": (_CARTPOLE, _RUNNER, "mbrlax/CartPole-v0"),
+    # Catch: one reward of +-1 per 9-step episode.
+    "mbrlax/Catch-v0": (
+        AlphaZeroConfig(search=_SEARCH, value_scale=1.0),
+        RunnerConfig(
+            episodes=300,
+            warmup_steps=90,
+            refit_every=1,
+            eval_episodes=5,
+            eval_every=10,
+            checkpoint_every=1000,
+        ),  # fmt: skip
+        None,
+    ),
+}
+
+
+def alphazero_preset(env_id: str) -> tuple[AlphaZeroConfig, RunnerConfig, str | None]:
+    """``(agent, runner, model id or None)`` for AlphaZero on ``env_id``."""
+    return ALPHAZERO_PRESETS.get(env_id, (AlphaZeroConfig(search=_SEARCH), _RUNNER, None))
