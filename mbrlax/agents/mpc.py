@@ -41,6 +41,7 @@ from mbrlax.planners import (
     Collocation,
     GradientShooting,
     RandomShooting,
+    SampledMCTS,
 )
 from mbrlax.planners.base import Planner, PlannerState, StepFn
 
@@ -55,7 +56,8 @@ class MPCTrajectory(NamedTuple):
         alive: ``[T]`` True where the episode had not terminated before that step.
         plans: ``[T, H, A]`` the sequence the planner chose at each step (its first action is
             the one executed): what it expected to do, for pictures of predicted vs realised.
-            Search planners (MCTS) keep no sequence: ``[T, 1]``, the executed action.
+            MCTS keeps no sequence: ``[T, 1]``, the executed action (SampledMCTS keeps its
+            tree's most visited path, completed by the previous plan).
         expected_returns: ``[T]`` the planner's estimate of each chosen sequence's return.
     """
 
@@ -128,11 +130,21 @@ class MPCConfig:
     Attributes:
         planner: the planner run at every step: for Box actions any trajectory optimiser
             (iLQR, DDP, collocation and gradient shooting need a differentiable model, which
-            every mbrlax JAX env is), for Discrete actions MCTS.
+            every mbrlax JAX env is) or SampledMCTS (tree search over sampled actions), for
+            Discrete actions MCTS.
     """
 
     planner: (
-        CEM | ICEM | MPPI | RandomShooting | GradientShooting | Collocation | ILQR | DDP | MCTS
+        CEM
+        | ICEM
+        | MPPI
+        | RandomShooting
+        | GradientShooting
+        | Collocation
+        | ILQR
+        | DDP
+        | SampledMCTS
+        | MCTS
     ) = CEM()
 
 
@@ -160,17 +172,19 @@ class KnownModelMPC:
     model: JaxEnv
 
     def __post_init__(self):
-        searches = isinstance(self.config.planner, MCTS)
-        if not self.spec.is_continuous and not searches:
+        discrete_search = isinstance(self.config.planner, MCTS)
+        if not self.spec.is_continuous and not discrete_search:
             raise ValueError(
                 f"{type(self.config.planner).__name__} plans continuous actions but "
                 f"{self.spec.env_id} has a Discrete action space; choose agent.planner:mcts "
                 "(tree search over discrete actions)."
             )
-        if self.spec.is_continuous and searches:
+        if self.spec.is_continuous and discrete_search:
             raise ValueError(
                 f"MCTS searches over discrete actions but {self.spec.env_id} has Box actions; "
-                "choose a trajectory optimiser such as agent.planner:cem or agent.planner:mppi."
+                "choose agent.planner:sampled-mcts (tree search over sampled continuous "
+                "actions) or a trajectory optimiser such as agent.planner:cem or "
+                "agent.planner:mppi."
             )
         mspec = self.model.spec
         if (mspec.obs_shape, mspec.action_shape) != (self.spec.obs_shape, self.spec.action_shape):

@@ -32,6 +32,7 @@ from mbrlax.planners.mppi import (
     path_integral_weights,
 )
 from mbrlax.planners.random_shooting import RandomShooting
+from mbrlax.planners.sampled_mcts import SampledMCTS
 
 __all__ = [
     "CEM",
@@ -49,6 +50,7 @@ __all__ = [
     "Planner",
     "PlannerState",
     "RandomShooting",
+    "SampledMCTS",
     "StepFn",
     "TerminalValueFn",
     "collocation_optimize",

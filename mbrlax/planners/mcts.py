@@ -129,7 +129,8 @@ class MCTS:
         if not isinstance(num_actions, int) or num_actions < 2:
             raise ValueError(
                 f"MCTS searches over discrete actions and needs num_actions >= 2, got "
-                f"{num_actions!r}; for Box actions use a sampling planner (CEM, MPPI)."
+                f"{num_actions!r}; for Box actions use a sampling planner (CEM, MPPI) or "
+                "SampledMCTS (tree search over sampled actions)."
             )
 
         def init() -> MCTSState:
