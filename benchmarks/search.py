@@ -9,14 +9,19 @@
    env steps until the first evaluation episode holds 500 steps, wall time; then the trained
    network's search (16 and 32 simulations, no noise) from the same reset states as 1., and
    the network alone (its prior's most likely action, no search).
-3. Throughput: simulations per second of one batched search over 64 CartPole states with 16
+3. MuZero on Gymnasium's CartPole-v1 (``mbrlax train muzero``'s preset: 16 simulations
+   through the learned latent model, evaluations of 10 episodes after every 10 training
+   episodes): env steps until the mean of an evaluation reaches 475 (target: within 50,000),
+   the evaluations after it, wall time; then the learned model unrolled along an evaluation
+   episode's actions against the rewards the env gave.
+4. Throughput: simulations per second of one batched search over 64 CartPole states with 16
    and 64 simulations, leaves valued (a) by averaged random rollouts through the true model
    and (b) by a small value and prior network (4 -> 64 -> 64 -> 1 + 2, what AlphaZero's
    search evaluates), next to the float32 matmul peak measured in the same process.
 
     python benchmarks/search.py
     python benchmarks/search.py --seeds 5 --skip-throughput
-    python benchmarks/search.py --skip-closed-loop --skip-alphazero
+    python benchmarks/search.py --skip-closed-loop --skip-alphazero --skip-muzero
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from planner_speed import matmul_peak_gflops
 
 from mbrlax.agents.mpc import mpc_rollout
 from mbrlax.envs import as_step_fn, make_jax_env
-from mbrlax.experiment import AlphaZeroExperiment, run
+from mbrlax.experiment import AlphaZeroExperiment, MuZeroExperiment, run
 from mbrlax.planners import MCTS
 
 ENV = "mbrlax/CartPole-v0"
@@ -131,6 +136,48 @@ def alphazero(seeds: int, total_steps: int) -> None:
           f"{int(np.sum(returns >= 500)):>5d}/{seeds:<3d}", flush=True)  # fmt: skip
 
 
+def muzero(total_steps: int) -> None:
+    env_id = "CartPole-v1"
+    exp = MuZeroExperiment.preset(env_id, seed=0)
+    exp = dataclasses.replace(
+        exp, runner=dataclasses.replace(exp.runner, total_steps=total_steps, progress=False)
+    )
+    t0 = time.perf_counter()
+    result = run(exp, save=False)
+    wall = time.perf_counter() - t0
+    evals = [(r["env_steps"], r["eval_return"]) for r in result.rows if "eval_return" in r]
+    reached = [i for i, (_, v) in enumerate(evals) if v >= 475]
+    first = evals[reached[0]][0] if reached else None
+    after = [round(v, 1) for _, v in evals[reached[0] :]] if reached else []
+    steps = result.rows[-1]["env_steps"]
+    print(f"\nMuZero on {env_id} (preset, seed 0): {steps} env steps in {wall:.0f} s "
+          f"({steps / wall:.1f} steps/s); first evaluation (mean of 10 episodes) >= 475: "
+          f"{first} env steps; evaluations from then on: {after}; last 5: "
+          f"{[round(v, 1) for _, v in evals[-5:]]}")  # fmt: skip
+    # The learned model along the greedy policy's own episode from the gym env's reset state.
+    from mbrlax.envs import make_env
+
+    env = make_env(env_id)
+    agent = exp.make_agent(env.spec)
+    state = result.agent_state
+    obs, _ = env.reset(seed=123)
+    first_obs, actions, rewards = obs, [], []
+    for t in range(50):
+        action, _, _ = agent.act_eval(state, obs, jax.random.key(t))
+        obs, reward, terminated, truncated, _ = env.step(np.asarray(action))
+        actions.append(int(action))
+        rewards.append(reward)
+        if terminated or truncated:
+            break
+    env.close()
+    predicted, values = agent.unroll(state.nets, first_obs, jnp.asarray(actions, jnp.int32))
+    error = np.abs(np.asarray(predicted) - np.asarray(rewards))
+    print(f"learned model unrolled {len(actions)} steps open loop along an evaluation episode: "
+          f"reward error mean {error.mean():.3f}, max {error.max():.3f} (rewards are 1); "
+          f"value at the root {float(values[0]):.1f}, after {len(actions)} steps "
+          f"{float(values[-1]):.1f}")  # fmt: skip
+
+
 def _mlp(key, sizes):
     keys = jax.random.split(key, len(sizes) - 1)
     return [
@@ -196,11 +243,15 @@ def main() -> None:
     parser.add_argument("--skip-closed-loop", action="store_true")
     parser.add_argument("--skip-alphazero", action="store_true")
     parser.add_argument("--alphazero-steps", type=int, default=20_000)
+    parser.add_argument("--skip-muzero", action="store_true")
+    parser.add_argument("--muzero-steps", type=int, default=50_000)
     args = parser.parse_args()
     if not args.skip_closed_loop:
         closed_loop(args.seeds)
     if not args.skip_alphazero:
         alphazero(args.seeds, args.alphazero_steps)
+    if not args.skip_muzero:
+        muzero(args.muzero_steps)
     if not args.skip_throughput:
         throughput()
 

@@ -13,3 +13,29 @@ def tiny_pets_args(episodes: int) -> list[str]:
         *("--agent.planner.population", "16", "--agent.planner.num-elites", "4"),
         *("--agent.planner.iterations", "2"),
     ]
+
+
+def random_play_buffer(env_id: str, n: int, seed: int = 0):
+    """A replay buffer of ``n`` transitions of a JAX-native env under uniformly random
+    actions, reset after each termination (as the runner would have stored them)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from mbrlax.data.buffer import ReplayBuffer, Transition
+    from mbrlax.envs import make_jax_env
+
+    env = make_jax_env(env_id)
+    key = jax.random.key(seed)
+    rng = np.random.default_rng(seed)
+    state, obs = env.reset(key)
+    rows = []
+    for i in range(n):
+        action = jnp.int32(rng.integers(env.spec.num_actions))
+        out = env.step(state, action)
+        rows.append(Transition(obs, action, out.reward, out.obs, out.terminated))
+        state, obs = out.state, out.obs
+        if out.terminated:
+            state, obs = env.reset(jax.random.fold_in(key, i))
+    items = jax.tree.map(lambda *xs: jnp.stack(xs), *rows)
+    return ReplayBuffer.create(jax.tree.map(lambda x: x[0], items), n).add_batch(items)

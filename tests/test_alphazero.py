@@ -7,10 +7,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import random_play_buffer
 
 from mbrlax.agents.alphazero import AlphaZero, AlphaZeroConfig
 from mbrlax.agents.alphazero.networks import policy_value, policy_value_loss
-from mbrlax.data.buffer import ReplayBuffer, Transition
 from mbrlax.envs import make_jax_env
 from mbrlax.experiment import AlphaZeroExperiment, resume, run
 from mbrlax.planners import MCTS
@@ -21,23 +21,6 @@ SEARCH = MCTS(num_simulations=8, discount=0.99, dirichlet_fraction=0.25, tempera
 def _agent(env_id="mbrlax/CartPole-v0", **kw) -> AlphaZero:
     env = make_jax_env(env_id)
     return AlphaZero(AlphaZeroConfig(search=SEARCH, hidden_sizes=(32,), **kw), env.spec, env)
-
-
-def _random_buffer(env_id: str, n: int, seed: int = 0) -> ReplayBuffer:
-    """``n`` transitions of uniformly random actions, resetting at termination."""
-    env = make_jax_env(env_id)
-    key = jax.random.key(seed)
-    state, obs = env.reset(key)
-    rows = []
-    for i in range(n):
-        action = jnp.int32(np.random.default_rng(seed + i).integers(env.spec.num_actions))
-        out = env.step(state, action)
-        rows.append(Transition(obs, action, out.reward, out.obs, out.terminated))
-        state, obs = out.state, out.obs
-        if out.terminated:
-            state, obs = env.reset(jax.random.fold_in(key, i))
-    items = jax.tree.map(lambda *xs: jnp.stack(xs), *rows)
-    return ReplayBuffer.create(jax.tree.map(lambda x: x[0], items), n).add_batch(items)
 
 
 def test_config_is_checked():
@@ -61,7 +44,7 @@ def test_box_actions_and_mismatched_models_are_refused():
 def test_reanalyse_gives_the_search_policy_and_value_of_the_network():
     agent = _agent()
     state = agent.init(jax.random.key(0))
-    obs = _random_buffer("mbrlax/CartPole-v0", 16).data.obs
+    obs = random_play_buffer("mbrlax/CartPole-v0", 16).data.obs
     policy, value = jax.jit(agent.reanalyse)(state.net, obs, jax.random.key(1))
     assert policy.shape == (16, 2) and value.shape == (16,)
     np.testing.assert_allclose(policy.sum(-1), 1.0, atol=1e-5)
@@ -77,7 +60,7 @@ def test_reanalyse_gives_the_search_policy_and_value_of_the_network():
 
 def test_updates_fit_the_search_targets():
     agent = _agent(updates_per_step=150, batch_size=64, target_tau=1.0)
-    buffer = _random_buffer("mbrlax/CartPole-v0", 256)
+    buffer = random_play_buffer("mbrlax/CartPole-v0", 256)
     state = agent.init(jax.random.key(0))
     obs = buffer.data.obs
     policy_t, value_t = jax.jit(agent.reanalyse)(state.net, obs, jax.random.key(5))
@@ -127,7 +110,7 @@ def test_runs_through_the_runner_and_resumes_exactly(tmp_path):
 
 @pytest.mark.slow
 def test_alphazero_learns_to_hold_the_cartpole_for_500_steps(tmp_path):
-    exp = _experiment("mbrlax/CartPole-v0", tmp_path / "r", total_steps=5000, eval_episodes=1)
+    exp = _experiment("mbrlax/CartPole-v0", tmp_path / "r", total_steps=8000, eval_episodes=1)
     exp = dataclasses.replace(exp, agent=AlphaZeroExperiment.preset("mbrlax/CartPole-v0").agent)
     rows = run(exp).rows
     evals = [r["eval_return"] for r in rows if np.isfinite(r["eval_return"])]
@@ -136,7 +119,7 @@ def test_alphazero_learns_to_hold_the_cartpole_for_500_steps(tmp_path):
 
 @pytest.mark.slow
 def test_gymnasium_cartpole_learns_through_its_jax_twin(tmp_path):
-    exp = _experiment("CartPole-v1", tmp_path / "r", total_steps=5000, eval_episodes=1)
+    exp = _experiment("CartPole-v1", tmp_path / "r", total_steps=8000, eval_episodes=1)
     exp = dataclasses.replace(exp, agent=AlphaZeroExperiment.preset("CartPole-v1").agent)
     assert exp.model == "mbrlax/CartPole-v0"
     rows = run(exp).rows

@@ -124,3 +124,34 @@ def test_known_model_agent_resumes_exactly_from_a_mid_episode_checkpoint(tmp_pat
     assert [[r[c] for c in columns] for r in resumed.rows] == [
         [r[c] for c in columns] for r in full.rows
     ]
+
+
+def test_a_terminal_value_steers_a_one_step_plan():
+    from mbrlax.agents.mpc import KnownModelMPC, MPCConfig, observed_value
+
+    env = Pendulum()
+    obs = jnp.array([1.0, 0.0, 0.0])  # upright at rest: one step of reward is flat in torque
+    actions = {}
+    for sign in (1.0, -1.0):
+        value = observed_value(env, lambda o, s=sign: 100.0 * s * o[2])  # worth spinning one way
+        agent = KnownModelMPC(MPCConfig(CEM(horizon=1)), env.spec, env, terminal_value=value)
+        actions[sign] = float(agent.act(agent.init(None), obs, jax.random.key(0))[0][0])
+    assert actions[1.0] > 1.9 and actions[-1.0] < -1.9
+
+
+def test_sac_value_is_its_critic_at_the_mean_action():
+    from mbrlax.agents.sac import SACConfig, SACLearner, sac_value_fn
+    from mbrlax.agents.sac.networks import mean_action, twin_q
+
+    learner = SACLearner(SACConfig(hidden_sizes=(8,)), 3, (-2.0,), (2.0,))
+    state = learner.init(jax.random.key(0))
+    obs = jnp.array([0.6, -0.8, 1.5])  # cos, sin of one angle
+    action = mean_action(state.actor, obs, learner._log_std_bounds)
+    expected = jnp.min(twin_q(state.critic, obs, action))
+    np.testing.assert_allclose(sac_value_fn(learner, state)(obs), expected, rtol=1e-6)
+    # As a terminal value on the JAX pendulum's states (whose observation is Pendulum-v1's).
+    from mbrlax.agents.mpc import observed_value
+
+    value = observed_value(Pendulum(), sac_value_fn(learner, state))
+    theta = jnp.arctan2(obs[1], obs[0])
+    np.testing.assert_allclose(value(PendulumState(theta, obs[2])), expected, rtol=1e-5)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -43,7 +44,7 @@ from mbrlax.planners import (
     RandomShooting,
     SampledMCTS,
 )
-from mbrlax.planners.base import Planner, PlannerState, StepFn
+from mbrlax.planners.base import Planner, PlannerState, StepFn, TerminalValueFn
 
 
 class MPCTrajectory(NamedTuple):
@@ -123,6 +124,22 @@ def mpc_rollout(
     return MPCTrajectory(states, actions, rewards, alive, plans, expected)
 
 
+def observed_value(
+    model: JaxEnv, value: Callable[[Float[Array, " d"]], Float[Array, ""]]
+) -> TerminalValueFn:
+    """A value function of observations (a critic, a value network) as one of ``model``'s
+    states: ``s -> value(model.observe(s))``, the ``terminal_value`` a planner takes.
+
+        value = observed_value(model, sac_value_fn(sac.learner, sac_state))
+        planner = CEM(horizon=5).build(low, high, terminal_value=value)
+    """
+
+    def terminal_value(state: EnvState) -> Float[Array, ""]:
+        return jnp.asarray(value(model.observe(state)), jnp.float32)
+
+    return terminal_value
+
+
 @dataclasses.dataclass(frozen=True)
 class MPCConfig:
     """Known-model MPC hyper-parameters.
@@ -165,11 +182,17 @@ class KnownModelMPC:
         spec: the env acted in; its observations must be the model's (same shapes and
             meaning), e.g. Gymnasium's ``Pendulum-v1`` with the model ``mbrlax/Pendulum-v0``.
         model: the JAX env planned through; it must implement ``state_from_obs``.
+        terminal_value: optional ``V(s) -> []`` on the model's states, e.g. a learned critic
+            through :func:`observed_value`: added to each planned sequence's return at the
+            end of the horizon (for MCTS: the value of its leaves), so a short horizon sees
+            what lies beyond it. Background planning (a value learned from experience, real
+            or imagined) meets decision-time planning here.
     """
 
     config: MPCConfig
     spec: EnvSpec
     model: JaxEnv
+    terminal_value: TerminalValueFn | None = None
 
     def __post_init__(self):
         discrete_search = isinstance(self.config.planner, MCTS)
@@ -202,8 +225,10 @@ class KnownModelMPC:
     @functools.cached_property
     def planner(self) -> Planner:
         if isinstance(self.config.planner, MCTS):
-            return self.config.planner.build(self.spec.num_actions)
-        return self.config.planner.build(*self.spec.action_bounds())
+            return self.config.planner.build(self.spec.num_actions, value_fn=self.terminal_value)
+        if self.terminal_value is None:
+            return self.config.planner.build(*self.spec.action_bounds())
+        return self.config.planner.build(*self.spec.action_bounds(), self.terminal_value)
 
     def init(self, key: PRNGKeyArray) -> MPCState:
         del key  # nothing random to initialise

@@ -2,11 +2,13 @@
 
 AlphaZero learns after every env step (``refit_every = 1``) from a short random warm-up;
 Gymnasium envs with a JAX twin search through the twin. The CartPole settings are those of
-``benchmarks/search.py`` (16 simulations, 20,000 env steps; the pole stays up for the full
-500 steps after about 4,000).
+``benchmarks/search.py`` (16 simulations, 20,000 env steps; evaluation episodes hold the pole
+for the full 500 steps from about 6,500).
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from mbrlax.agents.alphazero.agent import AlphaZeroConfig
 from mbrlax.planners import MCTS
@@ -22,8 +24,10 @@ _RUNNER = RunnerConfig(
     checkpoint_every=5000,
 )
 _SEARCH = MCTS(num_simulations=16, discount=0.99, dirichlet_fraction=0.25, temperature=1.0)
-# CartPole's discounted return of a balanced pole is about 1 / (1 - 0.99) = 100.
-_CARTPOLE = AlphaZeroConfig(search=_SEARCH, value_scale=100.0)
+# CartPole ends when the cart drifts off its track, hundreds of steps after the push that
+# started the drift: discount 0.997 (as MuZero's CartPole settings) sees that far, and held
+# 10 of 10 episodes for 500 steps where 0.99 held 8. Returns reach 1 / (1 - 0.997), about 300.
+_CARTPOLE = AlphaZeroConfig(search=dataclasses.replace(_SEARCH, discount=0.997), value_scale=300.0)
 
 ALPHAZERO_PRESETS: dict[str, tuple[AlphaZeroConfig, RunnerConfig, str | None]] = {
     "mbrlax/CartPole-v0": (_CARTPOLE, _RUNNER, None),

@@ -348,6 +348,23 @@ def policy_mean(
     return learner.deterministic(state, jnp.asarray(obs, jnp.float32))
 
 
+def sac_value_fn(learner: SACLearner, state: SACState) -> Callable[[Array], Float[Array, ""]]:
+    """``V(o) = min_i Q_i(o, tanh(mu(o)))``: SAC's critic at its policy's mean action.
+
+    The value of the deterministic policy SAC evaluates with (the soft value less its entropy
+    bonus), in the discounted units of ``gamma``: a terminal value ``V(s_H)`` for a planner
+    (see :func:`mbrlax.agents.mpc.observed_value`), so a short planning horizon inherits what
+    SAC learned about the long run.
+    """
+    bounds = learner._log_std_bounds
+
+    def value(obs: Float[Array, " d"]) -> Float[Array, ""]:
+        obs = jnp.asarray(obs, jnp.float32)
+        return jnp.min(twin_q(state.critic, obs, mean_action(state.actor, obs, bounds)))
+
+    return value
+
+
 def check_continuous_control(spec: EnvSpec, algo: str) -> None:
     """Raise ``ValueError`` unless ``spec`` has vector observations and Box actions."""
     if spec.is_tabular:
