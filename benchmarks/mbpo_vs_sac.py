@@ -46,10 +46,14 @@ DEFAULT_STEPS = {
 }
 
 
-def one_run(env_id: str, algo: str, seed: int, steps: int, out: Path) -> dict:
+def one_run(
+    env_id: str, algo: str, seed: int, steps: int, out: Path, checkpoint_every: int | None = None
+) -> dict:
     """Train one run (resuming it if its directory holds an unfinished one)."""
     exp = EXPERIMENTS[algo].preset(env_id, seed=seed)
     runner = dataclasses.replace(exp.runner, total_steps=steps, episodes=10**6, progress=False)
+    if checkpoint_every is not None:  # long runs: lose less when the machine goes away
+        runner = dataclasses.replace(runner, checkpoint_every=checkpoint_every)
     run_dir = out / f"{algo}-{env_id}-seed{seed}"
     exp = dataclasses.replace(exp, runner=runner, run_dir=run_dir)
     start = time.perf_counter()
@@ -154,6 +158,7 @@ def main() -> None:
     parser.add_argument("--steps", nargs="*", default=[], help="ALGO=STEPS overrides")
     parser.add_argument("--out", type=Path, default=Path("runs/mbpo_vs_sac"))
     parser.add_argument("--throughput", action="store_true")
+    parser.add_argument("--checkpoint-every", type=int, default=None)
     args = parser.parse_args()
     overrides = {k: int(v) for k, v in (s.split("=") for s in args.steps)}
     results = []
@@ -164,7 +169,7 @@ def main() -> None:
         for algo in args.algos:
             steps = overrides.get(algo, DEFAULT_STEPS.get(env_id, {}).get(algo, 50_000))
             for seed in args.seeds:
-                r = one_run(env_id, algo, seed, steps, args.out)
+                r = one_run(env_id, algo, seed, steps, args.out, args.checkpoint_every)
                 results.append(r)
                 thr = "-" if r["steps_to_threshold"] is None else str(r["steps_to_threshold"])
                 print(f"{env_id:20} {algo:5} {seed:4d} {r['env_steps']:7d} {r['last_eval']:9.1f} "
@@ -185,7 +190,12 @@ def main() -> None:
                       f"{by['sac']['env_steps']} steps; MBPO reached it at "
                       f"{reached if reached is not None else 'never'} "
                       f"(of {by['mbpo']['env_steps']})")  # fmt: skip
-    (args.out / "summary.json").write_text(json.dumps(results, indent=1))
+    # Runs of other envs (earlier invocations) stay in the summary; these replace their own.
+    path = args.out / "summary.json"
+    done = {(r["env"], r["algo"], r["seed"]) for r in results}
+    kept = json.loads(path.read_text()) if path.exists() else []
+    kept = [r for r in kept if (r["env"], r["algo"], r["seed"]) not in done]
+    path.write_text(json.dumps(kept + results, indent=1))
     if args.throughput:
         throughput()
 

@@ -2,6 +2,7 @@
 asserts what the user gets. ``test_docs_list_every_case`` keeps the table and the cases equal.
 """
 
+import functools
 import re
 import shutil
 from pathlib import Path
@@ -471,21 +472,34 @@ def _(tmp_path, capsys, finished_run):
     assert not (run_dir / "model_diagnostics.png").exists()
 
 
-@case("alphazero-on-box-actions")
-def _(tmp_path, capsys, finished_run):
-    argv = ["train", "alphazero", "--env", "mbrlax/Pendulum-v0", "--run-dir", str(tmp_path / "r")]
-    said = cli_error(capsys, argv)
-    assert "AlphaZero searches over discrete actions" in said and "mbrlax train mpc" in said
+# Search agents on envs they cannot act in: a usage error saying these phrases, before any
+# run directory is made.
+SEARCH_AGENT_REFUSALS = {
+    "alphazero-on-box-actions": (
+        "alphazero", "mbrlax/Pendulum-v0",
+        ("AlphaZero searches over discrete actions", "mbrlax train mpc"),
+    ),
+    "alphazero-without-jax-model": (
+        "alphazero", "Acrobot-v1",
+        ("AlphaZero searches through a JAX-native env", "mbrlax/CartPole-v0"),  # a model to use
+    ),
+    "muzero-on-box-actions": (
+        "muzero", "Pendulum-v1", ("MuZero searches over discrete actions", "mbrlax train sac")
+    ),
+    "muzero-discrete-observations": (
+        "muzero", "FrozenLake-v1", ("vector observations", "dyna-q")
+    ),
+}  # fmt: skip
+
+
+def _refused(algo, env, phrases, tmp_path, capsys, finished_run):
+    said = cli_error(capsys, ["train", algo, "--env", env, "--run-dir", str(tmp_path / "r")])
+    assert all(phrase in said for phrase in phrases), said
     assert not (tmp_path / "r").exists()
 
 
-@case("alphazero-without-jax-model")
-def _(tmp_path, capsys, finished_run):
-    argv = ["train", "alphazero", "--env", "Acrobot-v1", "--run-dir", str(tmp_path / "r")]
-    said = cli_error(capsys, argv)
-    assert "AlphaZero searches through a JAX-native env" in said
-    assert "mbrlax/CartPole-v0" in said  # the models there are to choose from
-    assert not (tmp_path / "r").exists()
+for _name, _args in SEARCH_AGENT_REFUSALS.items():
+    case(_name)(functools.partial(_refused, *_args))
 
 
 @case("draw-fan-without-mppi")
