@@ -78,14 +78,14 @@ def test_temperature_moves_toward_the_target_entropy(target_entropy, direction):
     assert np.sign(change) == direction and abs(change) > 0.1, change
     fixed = learner(dataclasses.replace(TINY, learn_alpha=False, init_alpha=0.3))
     fstate = fixed.init(jax.random.key(0))
-    fstate, _ = fixed.update_step(fstate, data, jax.random.key(3))
+    fstate, _ = jax.jit(fixed.update_step)(fstate, data, jax.random.key(3))
     assert float(jnp.exp(fstate.log_alpha)) == pytest.approx(0.3)
 
 
 def test_target_networks_are_polyak_averaged():
     sac = learner(dataclasses.replace(TINY, tau=0.1))
     state = sac.init(jax.random.key(0))
-    new, _ = sac.update_step(state, batch(jax.random.key(1), 32), jax.random.key(2))
+    new, _ = jax.jit(sac.update_step)(state, batch(jax.random.key(1), 32), jax.random.key(2))
     for t_old, t_new, online in zip(
         jax.tree.leaves(state.target_critic),
         jax.tree.leaves(new.target_critic),

@@ -242,6 +242,8 @@ def test_a_failed_trial_is_reported_and_the_sweep_exits_1(tmp_path, capsys, cach
 
 # ray.init starts its daemons with a preexec_fn, which JAX warns about because this test process
 # has imported JAX; the `mbrlax sweep` command itself never imports JAX, so users do not see it.
+# Slow (about 30 s, Ray's start-up): the process backend's test covers the sweep's logic.
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
 def test_ray_sweep_two_envs_three_seeds_then_rerun_skips(tmp_path, capsys, cache):
     pytest.importorskip("ray")
