@@ -113,7 +113,7 @@ def test_alphazero_learns_to_hold_the_cartpole_for_500_steps(tmp_path):
     exp = _experiment("mbrlax/CartPole-v0", tmp_path / "r", total_steps=8000, eval_episodes=1)
     exp = dataclasses.replace(exp, agent=AlphaZeroExperiment.preset("mbrlax/CartPole-v0").agent)
     rows = run(exp).rows
-    evals = [r["eval_return"] for r in rows if np.isfinite(r["eval_return"])]
+    evals = [r["eval_return"] for r in rows if "eval_return" in r]
     assert max(evals[-3:]) == 500.0, evals
 
 
@@ -123,4 +123,4 @@ def test_gymnasium_cartpole_learns_through_its_jax_twin(tmp_path):
     exp = dataclasses.replace(exp, agent=AlphaZeroExperiment.preset("CartPole-v1").agent)
     assert exp.model == "mbrlax/CartPole-v0"
     rows = run(exp).rows
-    assert max(r["eval_return"] for r in rows if np.isfinite(r["eval_return"])) >= 475
+    assert max(r["eval_return"] for r in rows if "eval_return" in r) >= 475
