@@ -39,3 +39,16 @@ def random_play_buffer(env_id: str, n: int, seed: int = 0):
             state, obs = env.reset(jax.random.fold_in(key, i))
     items = jax.tree.map(lambda *xs: jnp.stack(xs), *rows)
     return ReplayBuffer.create(jax.tree.map(lambda x: x[0], items), n).add_batch(items)
+
+
+def resumed_from_oldest_checkpoint(run_dir, copy_to):
+    """The rows of the finished run in ``run_dir`` resumed, in a copy at ``copy_to``, from its
+    oldest kept checkpoint: as if the process had been killed just after writing it."""
+    import shutil
+
+    from mbrlax.experiment import resume
+
+    shutil.copytree(run_dir, copy_to)
+    for p in sorted((copy_to / "checkpoints").iterdir())[1:]:
+        p.unlink()
+    return resume(copy_to).rows

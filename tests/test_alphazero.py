@@ -1,18 +1,17 @@
 """AlphaZero with a known model: its learning step, its wiring into the runner, and learning."""
 
 import dataclasses
-import shutil
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import random_play_buffer
+from conftest import random_play_buffer, resumed_from_oldest_checkpoint
 
 from mbrlax.agents.alphazero import AlphaZero, AlphaZeroConfig
 from mbrlax.agents.alphazero.networks import policy_value, policy_value_loss
 from mbrlax.envs import make_jax_env
-from mbrlax.experiment import AlphaZeroExperiment, resume, run
+from mbrlax.experiment import AlphaZeroExperiment, run
 from mbrlax.planners import MCTS
 
 SEARCH = MCTS(num_simulations=8, discount=0.99, dirichlet_fraction=0.25, temperature=1.0)
@@ -97,12 +96,9 @@ def test_runs_through_the_runner_and_resumes_exactly(tmp_path):
     full = run(exp)
     assert [r["env_steps"] for r in full.rows] == [9, 18, 27, 36]
     assert np.isfinite(full.rows[-1]["critic_loss"])
-    killed = tmp_path / "killed"
-    shutil.copytree(tmp_path / "full", killed)
-    for p in sorted((killed / "checkpoints").iterdir())[1:]:
-        p.unlink()  # killed after the checkpoint of step 10, mid-episode 2
     columns = ("env_steps", "train_return", "eval_return", "critic_loss", "actor_loss")
-    again = resume(killed).rows
+    # Checkpoints at steps 10, 20, 30, 36, the last 3 kept: resumed from 20, mid-episode 3.
+    again = resumed_from_oldest_checkpoint(tmp_path / "full", tmp_path / "killed")
     assert [[r.get(c) for c in columns] for r in again] == [
         [r.get(c) for c in columns] for r in full.rows
     ]

@@ -1,19 +1,19 @@
 """MuZero: its training targets at episode ends, its learned model, the runner, learning."""
 
 import dataclasses
-import shutil
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import resumed_from_oldest_checkpoint
 
 from mbrlax.agents.muzero import MuZero, MuZeroConfig
 from mbrlax.agents.muzero.networks import predict, represent
 from mbrlax.data.buffer import ReplayBuffer, Transition
 from mbrlax.envs import make_jax_env
 from mbrlax.envs.spec import EnvSpec
-from mbrlax.experiment import MuZeroExperiment, resume, run
+from mbrlax.experiment import MuZeroExperiment, run
 from mbrlax.planners import MCTS
 
 TOY = EnvSpec("toy", (2,), "discrete", (), num_actions=2)
@@ -112,12 +112,9 @@ def test_runs_through_the_runner_and_resumes_exactly(tmp_path):
     full = run(exp)
     assert [r["env_steps"] for r in full.rows] == [9, 18, 27, 36]
     assert np.isfinite(full.rows[-1]["model_train_loss"])
-    killed = tmp_path / "killed"
-    shutil.copytree(tmp_path / "full", killed)
-    for p in sorted((killed / "checkpoints").iterdir())[1:]:
-        p.unlink()  # killed after the checkpoint of step 20, mid-episode 3
     columns = ("env_steps", "train_return", "eval_return", "critic_loss", "model_train_loss")
-    again = resume(killed).rows
+    # Checkpoints at steps 10, 20, 30, 36, the last 3 kept: resumed from 20, mid-episode 3.
+    again = resumed_from_oldest_checkpoint(tmp_path / "full", tmp_path / "killed")
     assert [[r.get(c) for c in columns] for r in again] == [
         [r.get(c) for c in columns] for r in full.rows
     ]

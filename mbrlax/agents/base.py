@@ -6,9 +6,12 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from jaxtyping import Array, Float, PRNGKeyArray
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
 from mbrlax.data.buffer import ReplayBuffer, Transition
+from mbrlax.envs.base import JaxEnv
 from mbrlax.envs.spec import EnvSpec
 from mbrlax.envs.tasks import TaskFunctions
 from mbrlax.models.ensemble import EnsembleConfig, ProbabilisticEnsemble, TaskFn
@@ -83,3 +86,44 @@ def ensemble_for(
         config, learn_reward=reward_fn is None, learn_termination=termination_fn is None
     )
     return ProbabilisticEnsemble(heads, spec.obs_dim, spec.action_dim)
+
+
+def polyak(target: PyTree, online: PyTree, tau: float) -> PyTree:
+    """Polyak averaging of target networks: ``(1 - tau) target + tau online``, leaf by leaf."""
+    return jax.tree.map(lambda t, p: (1.0 - tau) * t + tau * p, target, online)
+
+
+def scan_updates(
+    update_step: Callable[[Any, ReplayBuffer, PRNGKeyArray], tuple[Any, dict[str, Array]]],
+    state: AgentState,
+    buffer: ReplayBuffer,
+    key: PRNGKeyArray,
+    num_updates: int,
+) -> tuple[AgentState, dict[str, Array]]:
+    """``num_updates`` calls of ``update_step(state, buffer, key)`` in one ``lax.scan``, each
+    with its own key; returns the last state and the metrics averaged over the steps."""
+    state, metrics = jax.lax.scan(
+        lambda s, k: update_step(s, buffer, k), state, jax.random.split(key, num_updates)
+    )
+    return state, jax.tree.map(jnp.mean, metrics)
+
+
+def check_known_model(spec: EnvSpec, model: JaxEnv) -> None:
+    """Raise ``ValueError`` unless the JAX env ``model`` can stand for the env of ``spec``: the
+    same observations and actions, and observations it can recover its state from."""
+    mspec = model.spec
+    same = (mspec.obs_shape, mspec.action_shape, mspec.num_actions) == (
+        spec.obs_shape, spec.action_shape, spec.num_actions,
+    )  # fmt: skip
+    if not same:
+
+        def actions(s: EnvSpec) -> str:
+            return f"actions {s.action_shape}" if s.is_continuous else f"{s.num_actions} actions"
+
+        raise ValueError(
+            f"the model {mspec.env_id} (observations {mspec.obs_shape}, {actions(mspec)}) "
+            f"does not match the env {spec.env_id} (observations {spec.obs_shape}, "
+            f"{actions(spec)}); choose a model whose observations and actions are the env's."
+        )
+    # Traced, not run: an env that cannot recover its state raises, saying what to do.
+    jax.eval_shape(model.state_from_obs, jax.ShapeDtypeStruct(mspec.obs_shape, jnp.float32))

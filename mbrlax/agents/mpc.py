@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
+from mbrlax.agents.base import check_known_model
 from mbrlax.data.buffer import ReplayBuffer
 from mbrlax.envs.base import EnvState, JaxEnv, as_step_fn
 from mbrlax.envs.spec import EnvSpec
@@ -209,18 +210,7 @@ class KnownModelMPC:
                 "actions) or a trajectory optimiser such as agent.planner:cem or "
                 "agent.planner:mppi."
             )
-        mspec = self.model.spec
-        if (mspec.obs_shape, mspec.action_shape) != (self.spec.obs_shape, self.spec.action_shape):
-            raise ValueError(
-                f"the model {mspec.env_id} (observations {mspec.obs_shape}, actions "
-                f"{mspec.action_shape}) does not match the env {self.spec.env_id} (observations "
-                f"{self.spec.obs_shape}, actions {self.spec.action_shape}); choose a model "
-                "whose observations and actions are the env's."
-            )
-        # Traced, not run: an env that cannot recover its state raises, saying what to do.
-        jax.eval_shape(
-            self.model.state_from_obs, jax.ShapeDtypeStruct(mspec.obs_shape, jnp.float32)
-        )
+        check_known_model(self.spec, self.model)
 
     @functools.cached_property
     def planner(self) -> Planner:

@@ -34,6 +34,7 @@ import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from mbrlax.agents.alphazero.networks import init_policy_value, policy_value, policy_value_loss
+from mbrlax.agents.base import check_known_model, polyak, scan_updates
 from mbrlax.agents.sac.networks import MLP
 from mbrlax.data.buffer import ReplayBuffer
 from mbrlax.envs.base import JaxEnv, as_step_fn
@@ -132,18 +133,7 @@ class AlphaZero:
                 "actions; plan them with `mbrlax train mpc` (agent.planner:sampled-mcts, "
                 "agent.planner:cem) or learn a policy with `mbrlax train sac`."
             )
-        mspec = self.model.spec
-        if (mspec.obs_shape, mspec.num_actions) != (self.spec.obs_shape, self.spec.num_actions):
-            raise ValueError(
-                f"the model {mspec.env_id} (observations {mspec.obs_shape}, "
-                f"{mspec.num_actions} actions) does not match the env {self.spec.env_id} "
-                f"(observations {self.spec.obs_shape}, {self.spec.num_actions} actions); "
-                "choose a model whose observations and actions are the env's."
-            )
-        # Traced, not run: an env that cannot recover its state raises, saying what to do.
-        jax.eval_shape(
-            self.model.state_from_obs, jax.ShapeDtypeStruct(mspec.obs_shape, jnp.float32)
-        )
+        check_known_model(self.spec, self.model)
 
     @property
     def num_actions(self) -> int:
@@ -229,9 +219,7 @@ class AlphaZero:
         )
         updates, opt_state = self._optimizer.update(grads, state.opt_state, state.net)
         net = optax.apply_updates(state.net, updates)
-        target = jax.tree.map(
-            lambda t, p: (1.0 - c.target_tau) * t + c.target_tau * p, state.target_net, net
-        )
+        target = polyak(state.target_net, net, c.target_tau)
         metrics = {
             "critic_loss": metrics["value_loss"],
             "actor_loss": metrics["policy_loss"],
@@ -246,12 +234,7 @@ class AlphaZero:
     ) -> tuple[AlphaZeroState, dict[str, Array]]:
         """``updates_per_step`` gradient steps in one compiled call; metrics averaged."""
 
-        def one(state: AlphaZeroState, k: PRNGKeyArray):
-            return self.update_step(state, buffer, k)
-
-        keys = jax.random.split(key, self.config.updates_per_step)
-        state, metrics = jax.lax.scan(one, state, keys)
-        return state, jax.tree.map(jnp.mean, metrics)
+        return scan_updates(self.update_step, state, buffer, key, self.config.updates_per_step)
 
     def network_action(self, state: AlphaZeroState, obs: Float[Array, " d"]) -> Int[Array, ""]:
         """The prior's most likely action, without search (to see what the network learned)."""

@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
+from mbrlax.agents.base import polyak, scan_updates
 from mbrlax.agents.muzero.networks import (
     MuZeroNets,
     dynamics,
@@ -411,9 +412,7 @@ class MuZero:
         (_, metrics), grads = jax.value_and_grad(self.loss, has_aux=True)(state.nets, targets)
         updates, opt_state = self._optimizer.update(grads, state.opt_state, state.nets)
         nets = optax.apply_updates(state.nets, updates)
-        target_nets = jax.tree.map(
-            lambda t, p: (1.0 - c.target_tau) * t + c.target_tau * p, state.target_nets, nets
-        )
+        target_nets = polyak(state.target_nets, nets, c.target_tau)
         return MuZeroState(nets, target_nets, opt_state, state.updates + 1), metrics
 
     @functools.partial(jax.jit, static_argnums=0)
@@ -422,12 +421,7 @@ class MuZero:
     ) -> tuple[MuZeroState, dict[str, Array]]:
         """``updates_per_step`` gradient steps in one compiled call; metrics averaged."""
 
-        def one(state: MuZeroState, k: PRNGKeyArray):
-            return self.update_step(state, buffer, k)
-
-        keys = jax.random.split(key, self.config.updates_per_step)
-        state, metrics = jax.lax.scan(one, state, keys)
-        return state, jax.tree.map(jnp.mean, metrics)
+        return scan_updates(self.update_step, state, buffer, key, self.config.updates_per_step)
 
     def unroll(
         self, nets: MuZeroNets, obs: Float[Array, " d"], actions: Int[Array, " T"]

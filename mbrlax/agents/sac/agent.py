@@ -29,6 +29,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from mbrlax.agents.base import polyak
 from mbrlax.agents.sac.networks import (
     MLP,
     init_actor,
@@ -244,9 +245,7 @@ class SACLearner:
             updates, alpha_opt = opt_alpha.update(grad, state.alpha_opt, log_alpha)
             log_alpha = optax.apply_updates(log_alpha, updates)
 
-        target_critic = jax.tree.map(
-            lambda t, p: (1.0 - c.tau) * t + c.tau * p, state.target_critic, critic
-        )
+        target_critic = polyak(state.target_critic, critic, c.tau)
         new_state = SACState(
             actor, critic, target_critic, log_alpha, actor_opt, critic_opt, alpha_opt,
             state.updates + 1,
