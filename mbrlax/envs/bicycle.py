@@ -128,6 +128,71 @@ class BicycleState(NamedTuple):
     delta: Float[Array, ""]
 
 
+Scalar = Float[Array, ""] | float
+"""A physical constant: a Python float (the env's static fields) or a traced array (fitting)."""
+
+
+def bicycle_derivative(
+    psi: Float[Array, ""],
+    delta: Float[Array, ""],
+    v: Float[Array, ""],
+    *,
+    wheelbase: Scalar,
+    rear_to_cm: Scalar,
+) -> Float[Array, " 3"]:
+    """``(x', y', psi')`` of the kinematic bicycle (module docstring); ``[3]``."""
+    beta = jnp.arctan(rear_to_cm / wheelbase * jnp.tan(delta))
+    return jnp.stack(
+        [
+            v * jnp.cos(psi + beta),
+            v * jnp.sin(psi + beta),
+            v / wheelbase * jnp.cos(beta) * jnp.tan(delta),
+        ]
+    )
+
+
+def bicycle_dynamics(
+    state: BicycleState,
+    v: Float[Array, ""],
+    rate: Float[Array, ""],
+    *,
+    wheelbase: Scalar,
+    rear_to_cm: Scalar,
+    max_steer: Scalar,
+    dt: Scalar,
+) -> BicycleState:
+    """Hold speed ``v []`` and steering rate ``rate []`` (both already clipped) for ``dt``.
+
+    The steering angle follows its exact path ``clip(delta + rate t, +-max_steer)``, and the
+    pose ``(x, y, psi)`` one RK4 step of ``dt`` along it. The constants may be traced arrays,
+    so that physical parameters can be fitted through it
+    (:class:`mbrlax.models.physics.BicyclePhysics`).
+    """
+    h = dt
+
+    def steer(t: Scalar) -> Float[Array, ""]:
+        return jnp.clip(state.delta + rate * t, -max_steer, max_steer)
+
+    def derivative(psi: Float[Array, ""], delta: Float[Array, ""]) -> Float[Array, " 3"]:
+        return bicycle_derivative(psi, delta, v, wheelbase=wheelbase, rear_to_cm=rear_to_cm)
+
+    pose = jnp.stack([state.x, state.y, state.psi])
+    k1 = derivative(pose[2], steer(0.0))
+    k2 = derivative(pose[2] + h / 2 * k1[2], steer(h / 2))
+    k3 = derivative(pose[2] + h / 2 * k2[2], steer(h / 2))
+    k4 = derivative(pose[2] + h * k3[2], steer(h))
+    pose = pose + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    return BicycleState(pose[0], pose[1], pose[2], steer(h))
+
+
+def bicycle_observe(state: BicycleState, track: StadiumTrack = TRACK) -> Float[Array, " 6"]:
+    """``[x, y, cos psi, sin psi, delta, offset]``, ``offset`` from ``track``'s centre line."""
+    _, offset, _ = track.coordinates(jnp.stack([state.x, state.y]))
+    return jnp.stack(
+        [state.x, state.y, jnp.cos(state.psi), jnp.sin(state.psi), state.delta, offset]
+    )
+
+
 @final
 class Bicycle(JaxEnv):
     """Drive the kinematic bicycle car as far as possible counter-clockwise round the track.
@@ -182,32 +247,24 @@ class Bicycle(JaxEnv):
         self, psi: Float[Array, ""], delta: Float[Array, ""], v: Float[Array, ""]
     ) -> Float[Array, " 3"]:
         """``(x', y', psi')`` of the kinematic bicycle (module docstring); ``[3]``."""
-        beta = jnp.arctan(self.rear_to_cm / self.wheelbase * jnp.tan(delta))
-        return jnp.stack(
-            [
-                v * jnp.cos(psi + beta),
-                v * jnp.sin(psi + beta),
-                v / self.wheelbase * jnp.cos(beta) * jnp.tan(delta),
-            ]
+        return bicycle_derivative(
+            psi, delta, v, wheelbase=self.wheelbase, rear_to_cm=self.rear_to_cm
         )
 
     def step(self, state: BicycleState, action: Float[Array, " 2"]) -> EnvStep:
-        """Hold ``(v, r)`` for ``dt``; RK4 for the pose along the exact steering path."""
+        """Hold ``(v, r)`` for ``dt``; RK4 for the pose along the exact steering path
+        (:func:`bicycle_dynamics`)."""
         low, high = self.spec.action_bounds()
         a = jnp.clip(action, low, high)
-        v, rate = a[0], a[1]
-        h = self.dt
-
-        def steer(t: float) -> Float[Array, ""]:
-            return jnp.clip(state.delta + rate * t, -self.max_steer, self.max_steer)
-
-        pose = jnp.stack([state.x, state.y, state.psi])
-        k1 = self.derivative(pose[2], steer(0.0), v)
-        k2 = self.derivative(pose[2] + h / 2 * k1[2], steer(h / 2), v)
-        k3 = self.derivative(pose[2] + h / 2 * k2[2], steer(h / 2), v)
-        k4 = self.derivative(pose[2] + h * k3[2], steer(h), v)
-        pose = pose + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-        new_state = BicycleState(pose[0], pose[1], pose[2], steer(h))
+        new_state = bicycle_dynamics(
+            state,
+            a[0],
+            a[1],
+            wheelbase=self.wheelbase,
+            rear_to_cm=self.rear_to_cm,
+            max_steer=self.max_steer,
+            dt=self.dt,
+        )
         # One projection per state: the reward reuses the offset that the observation holds.
         s, _, _ = self.track.coordinates(jnp.stack([state.x, state.y]))
         next_obs = self.observe(new_state)
@@ -238,10 +295,7 @@ class Bicycle(JaxEnv):
 
     def observe(self, state: BicycleState) -> Float[Array, " 6"]:
         """``[x, y, cos psi, sin psi, delta, offset]``."""
-        _, offset, _ = self.track.coordinates(jnp.stack([state.x, state.y]))
-        return jnp.stack(
-            [state.x, state.y, jnp.cos(state.psi), jnp.sin(state.psi), state.delta, offset]
-        )
+        return bicycle_observe(state, self.track)
 
     def state_from_obs(self, obs: Float[Array, " 6"]) -> BicycleState:
         """The state of ``[x, y, cos psi, sin psi, delta, offset]``, ``psi`` in ``(-pi, pi]``

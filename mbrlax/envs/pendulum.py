@@ -22,9 +22,47 @@ class PendulumState(NamedTuple):
     theta_dot: Float[Array, ""]
 
 
+Scalar = Float[Array, ""] | float
+"""A physical constant: a Python float (the env's static fields) or a traced array (fitting)."""
+
+
 def angle_normalize(x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
     """Wrap angles to ``[-pi, pi)`` exactly as Gymnasium's pendulum does."""
     return ((x + jnp.pi) % (2 * jnp.pi)) - jnp.pi
+
+
+def pendulum_dynamics(
+    state: PendulumState,
+    u: Float[Array, ""],
+    *,
+    g: Scalar,
+    m: Scalar,
+    length: Scalar,
+    damping: Scalar,
+    dt: Scalar,
+    max_speed: Scalar,
+) -> PendulumState:
+    """One step of ``dt`` of the pendulum under the (already clipped) torque ``u []``.
+
+    ``th_ddot = 3 g / (2 l) sin th + 3 / (m l^2) (u - damping th_dot)`` (a uniform rod of
+    mass ``m`` and length ``l`` about its end, viscous damping torque ``-damping th_dot``),
+    integrated by semi-implicit Euler with the speed clipped to ``+-max_speed``, as in
+    Gymnasium (which has no damping). The constants may be traced arrays, so that physical
+    parameters can be fitted through it (:class:`mbrlax.models.physics.PendulumPhysics`).
+    """
+    th, thdot = state
+    # A static zero adds no term, so the undamped env's jaxpr (and its gradients, bit for bit)
+    # stays Gymnasium's; a traced damping always adds it.
+    undamped = isinstance(damping, int | float) and damping == 0
+    torque = u if undamped else u - damping * thdot
+    accel = 3 * g / (2 * length) * jnp.sin(th) + 3.0 / (m * length**2) * torque
+    new_thdot = jnp.clip(thdot + accel * dt, -max_speed, max_speed)
+    return PendulumState(th + new_thdot * dt, new_thdot)
+
+
+def pendulum_observe(state: PendulumState) -> Float[Array, " 3"]:
+    """``[cos th, sin th, th_dot]``."""
+    return jnp.stack([jnp.cos(state.theta), jnp.sin(state.theta), state.theta_dot])
 
 
 @final
@@ -33,7 +71,9 @@ class Pendulum(JaxEnv):
 
     Observation ``[cos th, sin th, th_dot]`` (3); action ``[torque]`` in ``[-2, 2]`` (clipped);
     reward ``-(wrap(th)^2 + 0.1 th_dot^2 + 0.001 u^2)`` on the state *before* the step;
-    200 steps, never terminates. ``th = 0`` is upright.
+    200 steps, never terminates. ``th = 0`` is upright. Dynamics: :func:`pendulum_dynamics`;
+    ``damping`` (a viscous torque ``-damping th_dot``, not in Gymnasium) is 0 by default,
+    which is Pendulum-v1's dynamics exactly.
     """
 
     g: float = eqx.field(static=True, default=10.0)
@@ -42,6 +82,7 @@ class Pendulum(JaxEnv):
     dt: float = eqx.field(static=True, default=0.05)
     max_speed: float = eqx.field(static=True, default=8.0)
     max_torque: float = eqx.field(static=True, default=2.0)
+    damping: float = eqx.field(static=True, default=0.0)
 
     @property
     def spec(self) -> EnvSpec:
@@ -67,14 +108,21 @@ class Pendulum(JaxEnv):
         th, thdot = state
         u = jnp.clip(action[0], -self.max_torque, self.max_torque)
         cost = angle_normalize(th) ** 2 + 0.1 * thdot**2 + 0.001 * u**2
-        accel = 3 * self.g / (2 * self.length) * jnp.sin(th) + 3.0 / (self.m * self.length**2) * u
-        new_thdot = jnp.clip(thdot + accel * self.dt, -self.max_speed, self.max_speed)
-        new_state = PendulumState(th + new_thdot * self.dt, new_thdot)
+        new_state = pendulum_dynamics(
+            state,
+            u,
+            g=self.g,
+            m=self.m,
+            length=self.length,
+            damping=self.damping,
+            dt=self.dt,
+            max_speed=self.max_speed,
+        )
         return EnvStep(new_state, self.observe(new_state), -cost, jnp.array(False))
 
     def observe(self, state: PendulumState) -> Float[Array, " 3"]:
         """``[cos th, sin th, th_dot]``."""
-        return jnp.stack([jnp.cos(state.theta), jnp.sin(state.theta), state.theta_dot])
+        return pendulum_observe(state)
 
     def state_from_obs(self, obs: Float[Array, " 3"]) -> PendulumState:
         """The state of ``[cos th, sin th, th_dot]``, the angle in ``(-pi, pi]``."""

@@ -1,4 +1,10 @@
-"""Models: ``step(params, state, action, key) -> (next_state, reward, terminated)`` + ``fit``."""
+"""Models: ``step(params, state, action, key) -> (next_state, reward, terminated)`` + ``fit``.
+
+Neural (``ProbabilisticEnsemble``), non-parametric (``GaussianProcessModel``, exact or sparse),
+parametric physics with system identification (``PendulumPhysics``, ``BicyclePhysics``) and
+semi-parametric (``SemiParametricModel``: physics plus a learned residual) share that interface,
+so every planner and agent can use any of them.
+"""
 
 from mbrlax.models.ensemble import (
     EnsembleConfig,
@@ -8,16 +14,45 @@ from mbrlax.models.ensemble import (
     ProbabilisticEnsemble,
     TaskFn,
 )
+from mbrlax.models.gp import (
+    GaussianProcessModel,
+    GPConfig,
+    GPParams,
+    exact_neg_log_marginal_likelihood,
+    se_ard_kernel,
+    sgpr_neg_elbo,
+)
+from mbrlax.models.physics import (
+    BicyclePhysics,
+    LevenbergMarquardt,
+    PendulumPhysics,
+    PhysicsModel,
+    PhysicsParams,
+)
 from mbrlax.models.propagation import Belief, elite_counts, particle_dynamics
+from mbrlax.models.semiparametric import SemiParametricModel, SemiParametricParams
 
 __all__ = [
     "Belief",
+    "BicyclePhysics",
     "EnsembleConfig",
     "EnsembleParams",
     "EnsembleWeights",
+    "GPConfig",
+    "GPParams",
+    "GaussianProcessModel",
+    "LevenbergMarquardt",
     "MemberPrediction",
+    "PendulumPhysics",
+    "PhysicsModel",
+    "PhysicsParams",
     "ProbabilisticEnsemble",
+    "SemiParametricModel",
+    "SemiParametricParams",
     "TaskFn",
     "elite_counts",
+    "exact_neg_log_marginal_likelihood",
     "particle_dynamics",
+    "se_ard_kernel",
+    "sgpr_neg_elbo",
 ]
