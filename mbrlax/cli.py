@@ -23,7 +23,7 @@ import numpy as np
 import tyro
 
 COMMANDS = ("train", "resume", "eval", "plot", "compare", "sweep", "draw", "diagnose")
-ALGOS = ("pets", "mpc", "dyna-q", "sac", "mbpo", "alphazero", "muzero")
+ALGOS = ("pets", "mpc", "dyna-q", "sac", "mbpo", "alphazero", "muzero", "pilco")
 USAGE = """usage: mbrlax {train,resume,eval,plot,compare,sweep,draw,diagnose} ...
 
   mbrlax train pets --env Pendulum-v1 --seed 0 --episodes 10 --run-dir DIR [--overwrite]
@@ -33,6 +33,7 @@ USAGE = """usage: mbrlax {train,resume,eval,plot,compare,sweep,draw,diagnose} ..
   mbrlax train mbpo --env InvertedPendulum-v5   (SAC on model rollouts)
   mbrlax train alphazero --env CartPole-v1   (MCTS + policy-value network, known model)
   mbrlax train muzero --env CartPole-v1   (MCTS through a learned latent model)
+  mbrlax train pilco --env mbrlax/PendulumSwingup-v0   (policy search through a GP model)
   mbrlax resume DIR                  (or: mbrlax train pets --resume DIR)
   mbrlax eval DIR [--episodes 5]
   mbrlax diagnose DIR [--start 100 --horizon 350]   (a PETS / MBPO model against the truth)
@@ -46,7 +47,7 @@ A DIR given to plot or compare is a run directory or a folder holding run direct
 (searched recursively); runs are grouped by algorithm and env, seeds aggregated.
 
 Run `mbrlax train pets --help` (or `mpc`, `dyna-q`, `sac`, `mbpo`, `alphazero`,
-`muzero`) for every option."""
+`muzero`, `pilco`) for every option."""
 
 
 class CLIError(SystemExit):

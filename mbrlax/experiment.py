@@ -30,6 +30,8 @@ from mbrlax.agents.muzero import MuZero, MuZeroConfig
 from mbrlax.agents.muzero.presets import muzero_preset
 from mbrlax.agents.pets import PETS, PETSConfig
 from mbrlax.agents.pets.presets import pets_preset
+from mbrlax.agents.pilco import PILCO, PILCOConfig
+from mbrlax.agents.pilco.presets import pilco_preset
 from mbrlax.agents.sac import SAC, SACConfig
 from mbrlax.agents.sac.presets import sac_preset
 from mbrlax.compiled import check_compilable, compiled_runs
@@ -49,6 +51,7 @@ from mbrlax.runner import (
     METRIC_COLUMNS,
     RunnerConfig,
     RunResult,
+    buffer_capacity,
     run_episode,
     train,
 )
@@ -463,6 +466,56 @@ class MuZeroExperiment:
         return state._replace(nets=model)
 
 
+@dataclasses.dataclass(frozen=True)
+class PILCOExperiment:
+    """Train PILCO (policy search through a Gaussian-process model).
+
+    Attributes:
+        env: an env with Box observations and actions whose reward mbrlax knows as a function
+            of observations (mbrlax/PendulumSwingup-v0, Pendulum-v1, mbrlax/Pendulum-v0, ...).
+        seed: the one seed of the run; same seed, same numbers.
+        run_dir: where config, metrics.csv and plots go
+            (default: runs/pilco-<env>-seed<seed>-<time>).
+        agent: PILCO hyper-parameters (defaults come from the env's preset, see
+            mbrlax.agents.pilco.presets).
+        runner: episodes (the first one random: --warmup-steps), evaluation; PILCO learns
+            after every episode.
+    """
+
+    env: str = "mbrlax/PendulumSwingup-v0"
+    seed: int = 0
+    run_dir: Path | None = None
+    agent: PILCOConfig = PILCOConfig()
+    runner: Annotated[RunnerConfig, tyro.conf.OmitArgPrefixes] = RunnerConfig()
+
+    algo: typing.ClassVar[str] = "pilco"
+
+    @classmethod
+    def preset(cls, env: str, **kwargs: Any) -> PILCOExperiment:
+        """The defaults for ``env`` (see ``mbrlax.agents.pilco.presets``); ``kwargs``
+        override any field."""
+        agent, runner = pilco_preset(env)
+        return cls(**{"env": env, "agent": agent, "runner": runner, **kwargs})
+
+    def default_run_dir(self) -> Path:
+        return default_run_dir(self.algo, self.env, self.seed)
+
+    def check(self) -> None:
+        """Raise ``ValueError`` saying what to do if the env does not suit PILCO; before any
+        run directory is made."""
+        _check_agent_for_env(self)
+
+    def make_agent(self, spec) -> PILCO:
+        return PILCO(self.agent, spec, get_task(self.env), buffer_capacity(self.runner, spec))
+
+    def final_model(self, state: Any) -> Any:
+        """What ``final_model.eqx`` keeps: the GP model and the policy."""
+        return (state.model_params, state.policy)
+
+    def with_final_model(self, state: Any, model: Any) -> Any:
+        return state._replace(model_params=model[0], policy=model[1])
+
+
 def _check_agent_for_env(exp: Any) -> None:
     """Make the env and the agent once, so that an unsuitable env is refused up front."""
     env = make_env(exp.env)
@@ -480,6 +533,7 @@ Experiment = (
     | MBPOExperiment
     | AlphaZeroExperiment
     | MuZeroExperiment
+    | PILCOExperiment
 )
 EXPERIMENTS: dict[str, type[Experiment]] = {
     "pets": PETSExperiment,
@@ -489,6 +543,7 @@ EXPERIMENTS: dict[str, type[Experiment]] = {
     "mbpo": MBPOExperiment,
     "alphazero": AlphaZeroExperiment,
     "muzero": MuZeroExperiment,
+    "pilco": PILCOExperiment,
 }
 
 

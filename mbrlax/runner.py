@@ -132,6 +132,22 @@ class RunnerConfig:
             raise ValueError(f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}.")
 
 
+def max_env_steps(config: RunnerConfig, spec: EnvSpec) -> int:
+    """The most env steps a run of ``config`` takes on the env of ``spec`` (episodes of
+    ``spec.max_episode_steps``, or 1000 for an env without a time limit)."""
+    horizon = spec.max_episode_steps or 1000
+    steps = config.episodes * horizon
+    if config.total_steps:
+        steps = min(steps, config.total_steps + horizon - 1)
+    return steps
+
+
+def buffer_capacity(config: RunnerConfig, spec: EnvSpec) -> int:
+    """Rows of the replay buffer the runner makes: ``config.buffer_capacity``, or room for
+    the whole run. An agent whose state is sized by the data (PILCO's GP) takes it from here."""
+    return config.buffer_capacity or max_env_steps(config, spec)
+
+
 @dataclasses.dataclass
 class RunResult:
     """What a finished run returns: one dict per metrics row, and the run directory."""
@@ -247,12 +263,9 @@ def train(
     if resume and run_dir is None:
         raise ValueError("resume=True needs the run_dir of the run to continue.")
     spec = env.spec
-    horizon = spec.max_episode_steps or 1000
     eval_limit = spec.max_episode_steps or EVAL_STEP_LIMIT
-    max_steps = config.episodes * horizon
-    if config.total_steps:
-        max_steps = min(max_steps, config.total_steps + horizon - 1)
-    capacity = config.buffer_capacity or max_steps
+    max_steps = max_env_steps(config, spec)
+    capacity = buffer_capacity(config, spec)
     buffer = ReplayBuffer.create(_example_transition(spec), capacity)
     key = jax.random.key(seed)
     key, init_key = jax.random.split(key)

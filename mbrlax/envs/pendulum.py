@@ -74,6 +74,10 @@ class Pendulum(JaxEnv):
     200 steps, never terminates. ``th = 0`` is upright. Dynamics: :func:`pendulum_dynamics`;
     ``damping`` (a viscous torque ``-damping th_dot``, not in Gymnasium) is 0 by default,
     which is Pendulum-v1's dynamics exactly.
+
+    ``swing_up=True`` (``mbrlax/PendulumSwingup-v0``, :func:`pendulum_swingup`) starts every
+    episode hanging down at rest, ``th ~ pi + U(-0.1, 0.1)``, ``th_dot ~ U(-0.1, 0.1)``, as in
+    the PILCO paper's swing-ups, with ``episode_steps`` steps per episode.
     """
 
     g: float = eqx.field(static=True, default=10.0)
@@ -83,23 +87,32 @@ class Pendulum(JaxEnv):
     max_speed: float = eqx.field(static=True, default=8.0)
     max_torque: float = eqx.field(static=True, default=2.0)
     damping: float = eqx.field(static=True, default=0.0)
+    swing_up: bool = eqx.field(static=True, default=False)
+    episode_steps: int = eqx.field(static=True, default=200)
+
+    def __post_init__(self):
+        if self.episode_steps < 1:
+            raise ValueError(f"episode_steps must be >= 1, got {self.episode_steps}.")
 
     @property
     def spec(self) -> EnvSpec:
         return EnvSpec(
-            env_id="mbrlax/Pendulum-v0",
+            env_id="mbrlax/PendulumSwingup-v0" if self.swing_up else "mbrlax/Pendulum-v0",
             obs_shape=(3,),
             action_kind="continuous",
             action_shape=(1,),
             action_low=(-self.max_torque,),
             action_high=(self.max_torque,),
-            max_episode_steps=200,
+            max_episode_steps=self.episode_steps,
         )
 
     def reset(self, key: PRNGKeyArray) -> tuple[PendulumState, Float[Array, " 3"]]:
-        """``th ~ U(-pi, pi)``, ``th_dot ~ U(-1, 1)``; returns ``(state, obs [3])``."""
-        high = jnp.array([jnp.pi, 1.0], dtype=jnp.float32)
+        """``th ~ U(-pi, pi)``, ``th_dot ~ U(-1, 1)`` (swing-up: hanging down, see the class);
+        returns ``(state, obs [3])``."""
+        high = jnp.array([0.1, 0.1] if self.swing_up else [jnp.pi, 1.0], dtype=jnp.float32)
         th, thdot = jax.random.uniform(key, (2,), minval=-high, maxval=high)
+        if self.swing_up:
+            th = th + jnp.pi
         state = PendulumState(th, thdot)
         return state, self.observe(state)
 
@@ -136,3 +149,9 @@ class Pendulum(JaxEnv):
         canvas.segment((0.0, 0.0), tip, 0.2 * self.length, (204, 77, 77))
         canvas.disc((0.0, 0.0), 0.05 * self.length, (0, 0, 0))
         return canvas.image
+
+
+def pendulum_swingup(**kwargs) -> Pendulum:
+    """``mbrlax/PendulumSwingup-v0``: the pendulum started hanging down at rest, 100-step
+    (5 s) episodes; ``kwargs`` override any field of :class:`Pendulum`."""
+    return Pendulum(**{"swing_up": True, "episode_steps": 100, **kwargs})

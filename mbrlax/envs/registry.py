@@ -13,11 +13,12 @@ from mbrlax.envs.cartpole import CartPole
 from mbrlax.envs.cartpole_swingup import CartpoleSwingup
 from mbrlax.envs.catch import Catch
 from mbrlax.envs.maze import blocking_maze, dyna_maze, shortcut_maze
-from mbrlax.envs.pendulum import Pendulum
+from mbrlax.envs.pendulum import Pendulum, pendulum_swingup
 from mbrlax.envs.point_mass import PointMass
 
 JAX_ENVS: dict[str, Callable[..., JaxEnv]] = {
     "mbrlax/Pendulum-v0": Pendulum,
+    "mbrlax/PendulumSwingup-v0": pendulum_swingup,
     "mbrlax/CartpoleSwingup-v0": CartpoleSwingup,
     "mbrlax/BicycleTrack-v0": Bicycle,
     "mbrlax/PointMass-v0": PointMass,

@@ -159,6 +159,7 @@ def point_mass_reward(
 _TASKS: dict[str, TaskFunctions] = {
     "Pendulum-v1": _PENDULUM,
     "mbrlax/Pendulum-v0": _PENDULUM,
+    "mbrlax/PendulumSwingup-v0": _PENDULUM,
     "MountainCarContinuous-v0": TaskFunctions(
         mountain_car_reward,
         mountain_car_termination,
