@@ -472,9 +472,9 @@ def _(tmp_path, capsys, finished_run):
     assert not (run_dir / "model_diagnostics.png").exists()
 
 
-# Search agents on envs they cannot act in: a usage error saying these phrases, before any
-# run directory is made.
-SEARCH_AGENT_REFUSALS = {
+# Agents on envs they cannot act in: a usage error saying these phrases, before any run
+# directory is made.
+AGENT_REFUSALS = {
     "alphazero-on-box-actions": (
         "alphazero", "mbrlax/Pendulum-v0",
         ("AlphaZero searches over discrete actions", "mbrlax train mpc"),
@@ -489,6 +489,12 @@ SEARCH_AGENT_REFUSALS = {
     "muzero-discrete-observations": (
         "muzero", "FrozenLake-v1", ("vector observations", "dyna-q")
     ),
+    "pilco-on-discrete-actions": (
+        "pilco", "mbrlax/CartPole-v0", ("Discrete actions", "Box observations and Box actions")
+    ),
+    "pilco-without-known-reward": (
+        "pilco", "HalfCheetah-v5", ("needs the reward", "register_task", "use PETS")
+    ),
 }  # fmt: skip
 
 
@@ -498,7 +504,7 @@ def _refused(algo, env, phrases, tmp_path, capsys, finished_run):
     assert not (tmp_path / "r").exists()
 
 
-for _name, _args in SEARCH_AGENT_REFUSALS.items():
+for _name, _args in AGENT_REFUSALS.items():
     case(_name)(functools.partial(_refused, *_args))
 
 

@@ -8,7 +8,8 @@ with ``mid, half`` the centre and half-width of the box. PILCO (Deisenroth & Ras
 squashes with ``(9 sin x + sin 3x) / 8`` because its moments under a Gaussian are closed-form;
 mbrlax propagates particles (see :mod:`mbrlax.agents.pilco.agent`), so any smooth squashing
 works and ``tanh`` is used. The normalisation ``obs_mean, obs_std`` is set from the data when
-the policy is first fitted and is not trained (its gradient is stopped).
+the policy is first fitted (one scale shared by all dimensions, see :func:`init_policy`) and
+is not trained (its gradient is stopped).
 """
 
 from __future__ import annotations
@@ -88,12 +89,18 @@ def init_policy(
 ) -> Policy:
     """A fresh policy fitted to the observations ``obs [N, d]`` whose rows have weight
     ``weights [N]`` (1 for data, 0 for empty buffer rows): the normaliser is their mean and
-    standard deviation, RBF centres are ``num_basis`` of them drawn at random (jittered), the
+    one scale for all dimensions (the root-mean-square of their standard deviations), RBF
+    centres are ``num_basis`` of them drawn at random (jittered), the
     lengthscales 1 and the weights small, so the first policy is a gentle random function
     (PILCO initialises its controller the same way, around the start states)."""
     w = weights / jnp.maximum(jnp.sum(weights), 1.0)
     mean = w @ obs
-    std = jnp.sqrt(jnp.maximum(w @ (obs - mean) ** 2, 1e-6))
+    # One scale for every dimension (their root-mean-square standard deviation): per-dimension
+    # scales would put states the first data never reached at absurd distances (the
+    # swing-up's random episode barely moves cos(theta), so upright would be ~40 of its
+    # standard deviations away, where every basis function is zero and has no gradient).
+    scale = jnp.sqrt(jnp.maximum(jnp.mean(w @ (obs - mean) ** 2), 1e-6))
+    std = jnp.full_like(mean, scale)
     d, a = obs.shape[-1], low.shape[-1]
     k_rows, k_jitter, k_weights = jax.random.split(key, 3)
     if kind == "linear":
