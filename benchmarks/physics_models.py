@@ -109,17 +109,29 @@ def _noisy(data: Transition, noise: float, key) -> Transition:
     )
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _bicycle_transitions(env: Bicycle, n: int, key) -> Transition:
+@functools.partial(jax.jit, static_argnums=(0, 1, 3))
+def _bicycle_transitions(env: Bicycle, n: int, key, full_lock: bool = False) -> Transition:
     """One step from each of ``n`` reset poses (on the centre line at a uniform arc length,
     heading along it +-0.1 rad, lateral offset +-0.1 m) with a uniform steering angle, under
-    a uniform action within the bounds."""
+    a uniform action within the bounds.
+
+    ``full_lock``: an informative experiment instead, every step at full speed with the
+    steering angle at full lock (either side; the steering rate still uniform). ``l_r`` is
+    seen only through the slip angle ``beta = atan(l_r / L tan(delta))``, the direction of
+    the step's displacement against the heading; both its size (``v dt``) and its sensitivity
+    to ``l_r`` (``~ tan(delta) / L``) are largest there.
+    """
     k_reset, k_delta, k_action = jax.random.split(key, 3)
     state, obs = jax.vmap(env.reset)(jax.random.split(k_reset, n))
-    delta = jax.random.uniform(k_delta, (n,), minval=-env.max_steer, maxval=env.max_steer)
-    state = state._replace(delta=delta)
     low, high = env.spec.action_bounds()
-    action = jax.random.uniform(k_action, (n, 2), minval=low, maxval=high)
+    if full_lock:
+        delta = env.max_steer * jnp.where(jax.random.bernoulli(k_delta, 0.5, (n,)), 1.0, -1.0)
+        rate = jax.random.uniform(k_action, (n,), minval=low[1], maxval=high[1])
+        action = jnp.stack([jnp.full((n,), high[0]), rate], axis=-1)
+    else:
+        delta = jax.random.uniform(k_delta, (n,), minval=-env.max_steer, maxval=env.max_steer)
+        action = jax.random.uniform(k_action, (n, 2), minval=low, maxval=high)
+    state = state._replace(delta=delta)
     out = jax.vmap(env.step)(state, action)
     return Transition(jax.vmap(env.observe)(state), action, out.reward, out.obs, out.terminated)
 
@@ -184,7 +196,8 @@ def part_a(s: Settings) -> None:
     print(
         "Bicycle: one step from each of the env's reset poses (uniform arc length, heading "
         "+-0.1 rad, offset +-0.1 m) with steering angle ~ U(-0.6, 0.6), action uniform within "
-        "the bounds (v in [0, 3] m/s, r in [-1.5, 1.5] rad/s)."
+        "the bounds (v in [0, 3] m/s, r in [-1.5, 1.5] rad/s). Bicycle, full lock: the same "
+        "poses at full speed (3 m/s) and full steering angle (+-0.6 rad), r uniform."
     )
     print("Pendulum (damped): one step from th ~ U(-pi, pi), th_dot ~ U(-6, 6) under u ~ U(-2, 2).")
     print("Initial guesses are 30% off; standard errors from the fit's sandwich covariance.\n")
@@ -193,6 +206,12 @@ def part_a(s: Settings) -> None:
             "bicycle",
             {"wheelbase": 1.2, "rear_to_cm": 0.45},
             lambda true, n, key: _bicycle_transitions(Bicycle(**true), n, key),
+            BicyclePhysics(wheelbase=1.2 * 0.7, rear_to_cm=0.45 * 1.3),
+        ),
+        (
+            "bicycle, full lock",
+            {"wheelbase": 1.2, "rear_to_cm": 0.45},
+            lambda true, n, key: _bicycle_transitions(Bicycle(**true), n, key, True),
             BicyclePhysics(wheelbase=1.2 * 0.7, rear_to_cm=0.45 * 1.3),
         ),
         (
