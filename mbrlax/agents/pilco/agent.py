@@ -247,7 +247,7 @@ class PILCO:
             return data.obs[rows], jax.random.normal(k_noise, shape, data.obs.dtype)
 
         k_fixed, k_steps = jax.random.split(key)
-        fixed = particles(k_fixed)
+        fixed = particles(k_fixed) if c.fixed_noise else None
 
         def loss(p: Policy, k: PRNGKeyArray) -> Float[Array, ""]:
             starts, noise = fixed if c.fixed_noise else particles(k)

@@ -43,7 +43,7 @@ class RBFPolicy(eqx.Module):
     high: Float[Array, " A"]
 
     def __call__(self, obs: Float[Array, " d"]) -> Float[Array, " A"]:
-        z = (obs - jax.lax.stop_gradient(self.obs_mean)) / jax.lax.stop_gradient(self.obs_std)
+        z = _normalise(obs, self.obs_mean, self.obs_std)
         scaled = (z - self.centres) / jnp.exp(self.log_lengthscales)
         features = jnp.exp(-0.5 * jnp.sum(scaled**2, axis=-1))
         return _squash(features @ self.weights, self.low, self.high)
@@ -66,11 +66,16 @@ class LinearPolicy(eqx.Module):
     high: Float[Array, " A"]
 
     def __call__(self, obs: Float[Array, " d"]) -> Float[Array, " A"]:
-        z = (obs - jax.lax.stop_gradient(self.obs_mean)) / jax.lax.stop_gradient(self.obs_std)
+        z = _normalise(obs, self.obs_mean, self.obs_std)
         return _squash(self.weight @ z + self.bias, self.low, self.high)
 
 
 Policy = RBFPolicy | LinearPolicy
+
+
+def _normalise(obs: Float[Array, " d"], mean: Float[Array, " d"], std: Float[Array, " d"]):
+    """``(obs - mean) / std`` with the (untrained) normaliser's gradient stopped."""
+    return (obs - jax.lax.stop_gradient(mean)) / jax.lax.stop_gradient(std)
 
 
 def _squash(pre: Float[Array, " A"], low: Float[Array, " A"], high: Float[Array, " A"]):
@@ -90,8 +95,8 @@ def init_policy(
     """A fresh policy fitted to the observations ``obs [N, d]`` whose rows have weight
     ``weights [N]`` (1 for data, 0 for empty buffer rows): the normaliser is their mean and
     one scale for all dimensions (the root-mean-square of their standard deviations), RBF
-    centres are ``num_basis`` of them drawn at random (jittered), the
-    lengthscales 1 and the weights small, so the first policy is a gentle random function
+    centres are ``num_basis`` of them drawn at random (jittered), the lengthscales 1 and the
+    weights small, so the first policy is a gentle random function
     (PILCO initialises its controller the same way, around the start states)."""
     w = weights / jnp.maximum(jnp.sum(weights), 1.0)
     mean = w @ obs
@@ -106,8 +111,7 @@ def init_policy(
     if kind == "linear":
         weight = 0.1 * jax.random.normal(k_weights, (a, d))
         return LinearPolicy(weight, jnp.zeros(a), mean, std, low, high)
-    p = weights / jnp.maximum(jnp.sum(weights), 1e-12)
-    rows = jax.random.choice(k_rows, obs.shape[0], (num_basis,), p=p)
+    rows = jax.random.choice(k_rows, obs.shape[0], (num_basis,), p=w)
     centres = (obs[rows] - mean) / std + 0.1 * jax.random.normal(k_jitter, (num_basis, d))
     weight = 0.1 * jax.random.normal(k_weights, (num_basis, a))
     return RBFPolicy(centres, jnp.zeros(d), weight, mean, std, low, high)
