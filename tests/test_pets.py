@@ -1,4 +1,5 @@
-"""PETS end to end: determinism, and (slow) learning on Pendulum-v1."""
+"""PETS end to end: determinism, learning a user's env with a learned reward, and (slow)
+learning on Pendulum-v1."""
 
 import dataclasses
 
@@ -38,6 +39,22 @@ def test_jax_native_env_runs_through_the_same_runner():
     rows = run(tiny(env="mbrlax/CartpoleSwingup-v0", episodes=2), save=False).rows
     assert [r["env_steps"] for r in rows] == [200, 400]
     assert all(np.isfinite(r["eval_return"]) for r in rows)
+
+
+def test_pets_learns_a_users_env_with_a_learned_reward():
+    # An env mbrlax knows nothing about (tests/user_envs.py): no preset, no task, so the
+    # general defaults and a learned reward. Doing nothing earns about -47, the straight path
+    # to the goal about -5; the first planned episode overshoots (the reward learned from one
+    # random episode extrapolates), the next ones must find the goal.
+    exp = PETSExperiment.preset("user_envs:PointReach-v0", seed=0)
+    assert exp.agent == PETSConfig()
+    # PETS acts the same in training and evaluation episodes: the training returns are read.
+    runner = dataclasses.replace(
+        exp.runner, episodes=5, warmup_steps=50, eval_episodes=0, progress=False
+    )
+    rows = run(dataclasses.replace(exp, runner=runner), save=False).rows
+    assert all(np.isfinite(r["model_train_loss"]) for r in rows)
+    assert max(r["train_return"] for r in rows[-2:]) > -20
 
 
 @pytest.mark.slow

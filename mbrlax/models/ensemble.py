@@ -71,6 +71,18 @@ class EnsembleConfig:
         max_epochs: most epochs per ``fit``.
         patience: stop when no member's validation score improved by more than
             ``min_improvement`` (relative) for this many epochs in a row.
+        min_batches_per_epoch: an epoch is ``max(ceil(n_train / batch_size), this)``
+            minibatches. A first episode's few hundred rows make one minibatch, and 100 such
+            "epochs" (100 gradient steps) leave a learned reward far from fitted; with at least
+            20 an epoch is enough training for ``patience`` to judge.
+        max_updates: most gradient steps per ``fit`` (0: no cap). The MBPO code's
+            ``max_grad_updates`` (its ``max_model_t`` caps by seconds, which would make runs
+            depend on the machine): bounds a refit on a large buffer.
+        nll_beta: the beta of beta-NLL (Seitzer et al., 2022): each target's Gaussian NLL is
+            weighted by ``stop_gradient(var ** beta)``. 0 is the plain NLL, under which
+            targets predicted with a small variance (the near-deterministic state deltas)
+            dominate the gradient and noisier ones (a learned reward) are hardly fitted; 1
+            gives the means MSE's gradient. 0.5 is the paper's recommendation.
         holdout_ratio: fraction of the filled rows held out for validation (early stopping and
             elite selection); re-drawn at every ``fit``.
         init_max_logvar: initial upper soft bound of the normalised log-variance.
@@ -93,6 +105,9 @@ class EnsembleConfig:
     batch_size: int = 256
     max_epochs: int = 100
     patience: int = 5
+    min_batches_per_epoch: int = 20
+    max_updates: int = 0
+    nll_beta: float = 0.5
     holdout_ratio: float = 0.2
     init_max_logvar: float = 0.5
     init_min_logvar: float = -10.0
@@ -115,6 +130,13 @@ class EnsembleConfig:
             raise ValueError(f"holdout_ratio must be in [0, 1), got {self.holdout_ratio}.")
         if self.batch_size < 1 or self.max_epochs < 0 or self.patience < 1:
             raise ValueError("batch_size and patience must be >= 1 and max_epochs >= 0.")
+        if self.min_batches_per_epoch < 1 or self.max_updates < 0:
+            raise ValueError(
+                f"min_batches_per_epoch must be >= 1 and max_updates >= 0 (0: no cap), got "
+                f"{self.min_batches_per_epoch} and {self.max_updates}."
+            )
+        if not 0.0 <= self.nll_beta <= 1.0:
+            raise ValueError(f"nll_beta must be in [0, 1], got {self.nll_beta}.")
         if any(h < 1 for h in self.hidden_sizes):
             raise ValueError(f"hidden_sizes must be positive, got {self.hidden_sizes}.")
         if self.init_min_logvar >= self.init_max_logvar:
@@ -172,6 +194,7 @@ class _TrainCarry(NamedTuple):
     opt_state: optax.OptState
     key: PRNGKeyArray
     loss_sum: Float[Array, ""]
+    steps: Int[Array, ""]
 
 
 class _EpochCarry(NamedTuple):
@@ -183,6 +206,7 @@ class _EpochCarry(NamedTuple):
     best_mse: Float[Array, " E"]  # validation MSE of best_net, per member
     ref_score: Float[Array, " E"]  # score at the last significant improvement (patience)
     epoch: Int[Array, ""]
+    updates: Int[Array, ""]  # gradient steps so far
     since_improved: Int[Array, ""]
     train_loss: Float[Array, ""]
 
@@ -523,13 +547,14 @@ class ProbabilisticEnsemble:
         so a growing buffer compiles once per capacity. A random ``holdout_ratio`` of the rows
         validates (all rows if that leaves none); normalisers are refitted to the training rows;
         each member draws its own bootstrap minibatches (with replacement) from the training
-        rows, ``ceil(n_train / batch_size)`` per epoch; training stops early after ``patience``
-        epochs without progress, and each member keeps its best-validation weights. The
-        ``num_elites`` members with the lowest validation score become the elites.
+        rows, ``max(ceil(n_train / batch_size), min_batches_per_epoch)`` per epoch; training
+        stops early after ``patience`` epochs without progress (or after ``max_updates``
+        gradient steps), and each member keeps its best-validation weights. The ``num_elites``
+        members with the lowest validation score become the elites.
 
         Returns ``(params, metrics)`` with metrics ``train_loss`` (mean member loss of the last
         epoch), ``val_mse`` (elites' mean validation MSE of the normalised targets, so 1.0 is
-        as good as predicting the mean) and ``epochs``.
+        as good as predicting the mean), ``epochs`` and ``updates`` (gradient steps).
         """
         self._check_data(data)
         if not isinstance(size, jax.core.Tracer):
@@ -573,6 +598,8 @@ class ProbabilisticEnsemble:
             loss = jnp.mean(jnp.square(mean - y), axis=(1, 2))
         else:
             nll = jnp.square(mean - y) * jnp.exp(-logvar) + logvar
+            if self.config.nll_beta:
+                nll = nll * jax.lax.stop_gradient(jnp.exp(self.config.nll_beta * logvar))
             bounds = jnp.sum(net.max_logvar, axis=1) - jnp.sum(net.min_logvar, axis=1)
             loss = jnp.mean(nll, axis=(1, 2)) + self.config.logvar_bound_coef * bounds
         if logit is not None:
@@ -650,7 +677,10 @@ class ProbabilisticEnsemble:
         mse = se / (count * self.target_dim)
         return mse + bce / count, mse
 
-    def _train_epoch(self, net, opt_state, key, fd: _FitData, opt) -> _TrainCarry:
+    def _train_epoch(
+        self, net, opt_state, key, fd: _FitData, opt, max_steps: Int[Array, ""]
+    ) -> _TrainCarry:
+        """One epoch (at most ``max_steps`` gradient steps); ``loss_sum`` is its mean loss."""
         cfg = self.config
         e = net.max_logvar.shape[0]
 
@@ -665,10 +695,13 @@ class ProbabilisticEnsemble:
             loss, grads = grad_fn(c.net, fd.x[idx], fd.y[idx], fd.done[idx])
             updates, opt_state = opt.update(grads, c.opt_state, c.net)
             net = optax.apply_updates(c.net, updates)
-            return _TrainCarry(net, opt_state, key, c.loss_sum + loss)
+            return _TrainCarry(net, opt_state, key, c.loss_sum + loss, c.steps + 1)
 
-        num_batches = (fd.n_train + cfg.batch_size - 1) // cfg.batch_size
-        init = _TrainCarry(net, opt_state, key, jnp.zeros(()))
+        num_batches = jnp.maximum(
+            (fd.n_train + cfg.batch_size - 1) // cfg.batch_size, cfg.min_batches_per_epoch
+        )
+        num_batches = jnp.minimum(num_batches, max_steps)
+        init = _TrainCarry(net, opt_state, key, jnp.zeros(()), jnp.zeros((), jnp.int32))
         out = jax.lax.fori_loop(0, num_batches, body, init)
         mean_loss = out.loss_sum / (e * jnp.maximum(num_batches, 1))
         return out._replace(loss_sum=mean_loss)
@@ -687,12 +720,18 @@ def _fit(
     opt = model._optimizer(params.net)
     score0, mse0 = model._validate(params.net, fd)
 
+    max_updates = cfg.max_updates or jnp.iinfo(jnp.int32).max
+
     def cond(c: _EpochCarry):
-        return (c.epoch < cfg.max_epochs) & (c.since_improved < cfg.patience)
+        return (
+            (c.epoch < cfg.max_epochs)
+            & (c.since_improved < cfg.patience)
+            & (c.updates < max_updates)
+        )
 
     def body(c: _EpochCarry) -> _EpochCarry:
         key, sub = jax.random.split(c.key)
-        t = model._train_epoch(c.net, c.opt_state, sub, fd, opt)
+        t = model._train_epoch(c.net, c.opt_state, sub, fd, opt, max_updates - c.updates)
         score, mse = model._validate(t.net, fd)
         better = score < c.best_score
         best_net = jax.tree.map(
@@ -710,6 +749,7 @@ def _fit(
             best_mse=jnp.where(better, mse, c.best_mse),
             ref_score=jnp.where(significant, score, c.ref_score),
             epoch=c.epoch + 1,
+            updates=c.updates + t.steps,
             since_improved=jnp.where(jnp.any(significant), 0, c.since_improved + 1),
             train_loss=t.loss_sum,
         )
@@ -723,6 +763,7 @@ def _fit(
         best_mse=mse0,
         ref_score=score0,
         epoch=jnp.zeros((), jnp.int32),
+        updates=jnp.zeros((), jnp.int32),
         since_improved=jnp.zeros((), jnp.int32),
         train_loss=jnp.full((), jnp.nan),
     )
@@ -733,6 +774,7 @@ def _fit(
         "train_loss": out.train_loss,
         "val_mse": jnp.mean(out.best_mse[elite_idx]),
         "epochs": out.epoch,
+        "updates": out.updates,
     }
     return params, metrics
 

@@ -1,5 +1,5 @@
 """PETS: probabilistic ensembles with trajectory sampling (Chua et al., 2018)."""
 
-from mbrlax.agents.pets.agent import PETS, PETSConfig, PETSState
+from mbrlax.agents.pets.agent import PETS, PETS_PAPER, PETSConfig, PETSState
 
-__all__ = ["PETS", "PETSConfig", "PETSState"]
+__all__ = ["PETS", "PETS_PAPER", "PETSConfig", "PETSState"]

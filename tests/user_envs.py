@@ -1,0 +1,40 @@
+"""Envs written for the tests as a user would write their own: plain Gymnasium envs that
+mbrlax knows nothing about (no preset, no registered task), made by ``module:Id`` like
+``mbrlax train pets --env user_envs:PointReach-v0``."""
+
+from __future__ import annotations
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+
+
+class PointReach(gymnasium.Env):
+    """A point in the plane steered by its velocity toward a goal it does not observe.
+
+    Observation ``[x, y]``, action ``[vx, vy]`` in ``[-1, 1]^2``, ``position += 0.1 * action``;
+    reward ``-|position - goal|`` after the step (a dense distance reward: its peak is a cone,
+    which a learned reward must resolve); 50 steps. Doing nothing earns about -47, going
+    straight to the goal about -5.
+    """
+
+    goal = np.array([0.6, -0.7], np.float32)
+
+    def __init__(self):
+        self.observation_space = spaces.Box(-np.inf, np.inf, (2,), np.float32)
+        self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.position = self.np_random.uniform(-0.1, 0.1, 2).astype(np.float32)
+        return self.position.copy(), {}
+
+    def step(self, action):
+        action = np.clip(np.asarray(action, np.float32), -1.0, 1.0)
+        self.position = (self.position + 0.1 * action).astype(np.float32)
+        reward = -float(np.linalg.norm(self.position - self.goal))
+        return self.position.copy(), reward, False, False, {}
+
+
+if "PointReach-v0" not in gymnasium.registry:
+    gymnasium.register("PointReach-v0", entry_point=PointReach, max_episode_steps=50)
