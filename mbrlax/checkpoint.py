@@ -32,6 +32,8 @@ CHECKPOINT_DIR = "checkpoints"
 _FORMAT = "mbrlax.Checkpoint"
 _FORMAT_VERSION = 1
 _NAME = re.compile(r"^ckpt-(\d+)\.npz$")
+DAMAGED_SUFFIX = ".damaged"
+"""Appended to a checkpoint that failed to load when a run resumes from an older one."""
 
 
 def _is_key(x: Any) -> bool:
@@ -191,7 +193,9 @@ class CheckpointManager:
         """The newest checkpoint that loads and verifies; ``None`` when there is none at all.
 
         Corrupt or truncated newer files are skipped (and listed in ``skipped``), never deleted:
-        what was written is left for a person to look at.
+        when a usable one is found, each is renamed aside to ``<name>.damaged`` (outside the
+        ``ckpt-*.npz`` names, so the resumed run neither rotates it away nor saves over it)
+        and left for a person to look at.
 
         Raises:
             CheckpointError: checkpoints exist but none of them can be used.
@@ -203,7 +207,13 @@ class CheckpointManager:
             except (CheckpointError, FileNotFoundError) as e:
                 skipped.append((path, str(e)))
                 continue
-            return Restored(trees, meta, path, skipped)
+            kept = []
+            for bad, why in skipped:
+                aside = bad.with_name(bad.name + DAMAGED_SUFFIX)
+                if bad.exists():
+                    os.replace(bad, aside)
+                kept.append((bad, f"{why} (kept as {aside.name})"))
+            return Restored(trees, meta, path, kept)
         if skipped:
             # Strip the file names so that one cause shared by every file is said once.
             causes = dict.fromkeys(why.replace(repr(str(p)), "it") for p, why in skipped)

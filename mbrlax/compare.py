@@ -119,7 +119,7 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
 
 def load_run(run_dir: str | Path) -> Run:
     """Read one run directory (raises ``RunDirError`` when a file is missing)."""
-    cfg = read_config(run_dir)
+    cfg = read_config(run_dir) or {}  # `train(run_config=None)` records null
     rows = read_metrics(run_dir)
 
     def column(name: str) -> np.ndarray:

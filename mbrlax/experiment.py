@@ -52,6 +52,7 @@ from mbrlax.runner import (
     RunnerConfig,
     RunResult,
     buffer_capacity,
+    check_warmup,
     run_episode,
     train,
 )
@@ -521,6 +522,7 @@ def _check_agent_for_env(exp: Any) -> None:
     env = make_env(exp.env)
     try:
         exp.make_agent(env.spec)
+        check_warmup(exp.runner, env.spec)
     finally:
         env.close()
 

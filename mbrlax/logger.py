@@ -62,8 +62,8 @@ class RunLogger:
         if (self.run_dir / METRICS_FILE).exists() or (self.run_dir / CONFIG_FILE).exists():
             raise RunDirError(
                 f"{self.run_dir} already holds a run; nothing was overwritten. Continue it with "
-                f"`mbrlax resume {self.run_dir}`, pass another --run-dir, or delete that "
-                "directory if you no longer need it."
+                f"`mbrlax resume {self.run_dir}`, pass another --run-dir, or replace it with "
+                "--overwrite if you no longer need it."
             )
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)

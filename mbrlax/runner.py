@@ -142,6 +142,34 @@ def max_env_steps(config: RunnerConfig, spec: EnvSpec) -> int:
     return steps
 
 
+def check_warmup(config: RunnerConfig, spec: EnvSpec) -> None:
+    """Raise ``ValueError`` if the warm-up covers the whole run, so the agent would never act.
+
+    Only an env with a time limit bounds a run's length; without one, episodes may be longer
+    than :func:`max_env_steps` assumes, so such a run is not refused.
+    """
+    if spec.max_episode_steps is None:
+        return
+    steps = max_env_steps(config, spec)
+    if config.warmup_steps < steps:
+        return
+    horizon = spec.max_episode_steps
+    if config.total_steps and steps < config.episodes * horizon:
+        target = config.total_steps
+        length = (
+            f"it ends with the episode that reaches --total-steps {target}, within {steps} env "
+            f"steps (episodes of {spec.env_id} last at most {horizon})"
+        )
+    else:
+        target = steps
+        length = f"its {config.episodes} episodes of {spec.env_id} take at most {steps} env steps"
+    raise ValueError(
+        f"--warmup-steps {config.warmup_steps} covers the whole run: {length}, so every action "
+        f"would be random and the agent would never act. Lower --warmup-steps below {target}, "
+        "or raise --total-steps or --episodes."
+    )
+
+
 def buffer_capacity(config: RunnerConfig, spec: EnvSpec) -> int:
     """Rows of the replay buffer the runner makes: ``config.buffer_capacity``, or room for
     the whole run. An agent whose state is sized by the data (PILCO's GP) takes it from here."""
@@ -263,6 +291,7 @@ def train(
     if resume and run_dir is None:
         raise ValueError("resume=True needs the run_dir of the run to continue.")
     spec = env.spec
+    check_warmup(config, spec)  # before anything is made or written
     eval_limit = spec.max_episode_steps or EVAL_STEP_LIMIT
     max_steps = max_env_steps(config, spec)
     capacity = buffer_capacity(config, spec)
@@ -347,13 +376,15 @@ def train(
         env_saved = env.can_snapshot and progress.env_steps > 0
         if env_saved:
             trees["env"] = env.snapshot()
+        # Recorded before the progress is saved: a resumed run counts its next interval from
+        # this checkpoint (else resuming from ckpt-300 with an interval of 100 saved ckpt-301).
+        progress.last_checkpoint = progress.env_steps
         meta = {
             "progress": progress.to_meta(),
             "numpy_rng": rng.bit_generator.state,
             "env_saved": env_saved,
         }
         checkpoints.save(progress.env_steps, trees, meta)
-        progress.last_checkpoint = progress.env_steps
 
     def finished() -> bool:
         steps_done = bool(config.total_steps) and progress.env_steps >= config.total_steps

@@ -71,7 +71,8 @@ def test_manager_keeps_last_k_and_falls_back_past_corrupt_files(tmp_path):
     found = m.restore_latest({"x": jnp.zeros(3)})
     assert found.meta["step"] == 20 and float(found.trees["x"][0]) == 20.0
     assert [p.name for p, _ in found.skipped] == [newest.name]
-    assert newest.exists()  # a damaged file is reported, never deleted
+    # A damaged file is reported and kept aside, never deleted or left where a save would go.
+    assert not newest.exists() and newest.with_name(newest.name + ".damaged").exists()
     # A flipped byte in the middle of an array is caught by the checksum.
     older = m.paths()[0]
     raw = bytearray(older.read_bytes())

@@ -1,13 +1,38 @@
 """The command line: bad options are answered with what is valid; train/eval/plot work."""
 
 import csv
+from pathlib import Path
 
 import pytest
 from conftest import tiny_pets_args
 
 from mbrlax.cli import main
+from mbrlax.logger import read_config, read_metrics
 
 TINY = ["--env", "Pendulum-v1", *tiny_pets_args(2)]
+
+
+def tiny_mpc(run_dir: Path, *options: str) -> list[str]:
+    """`mbrlax train mpc` of 200-step Pendulum episodes planned by a CEM of 8 candidates over
+    2 steps: about a second an episode (the planner subcommand comes last)."""
+    return [
+        *("train", "mpc", "--env", "mbrlax/Pendulum-v0", "--no-progress"),
+        *("--run-dir", str(run_dir), *options),
+        *("agent.planner:cem", "--agent.planner.horizon", "2", "--agent.planner.population", "8"),
+        *("--agent.planner.num-elites", "2", "--agent.planner.iterations", "1"),
+    ]
+
+
+def files(folder: Path) -> dict[str, bytes | None]:
+    """Every path below ``folder`` with its bytes (None for a folder)."""
+    return {
+        str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+def checkpoint_names(run_dir: Path) -> list[str]:
+    return sorted(p.name for p in (run_dir / "checkpoints").iterdir())
 
 
 def test_unknown_command_lists_valid_ones(capsys):
@@ -73,3 +98,44 @@ def test_train_eval_plot_end_to_end(tmp_path, capsys):
     assert e.value.code == 2
     assert "already holds a run" in capsys.readouterr().err
     assert (run_dir / "metrics.csv").read_bytes() == before
+
+
+def test_an_earlier_run_is_kept_without_overwrite_and_replaced_with_it(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    main(tiny_mpc(run_dir, "--episodes", "2", "--checkpoint-every", "100"))
+    assert checkpoint_names(run_dir) == [f"ckpt-{s:010d}.npz" for s in (200, 300, 400)]
+    old = files(run_dir)
+    capsys.readouterr()
+
+    # Without --overwrite: refused, and not a byte of the earlier run changes.
+    with pytest.raises(SystemExit) as e:
+        main(tiny_mpc(run_dir, "--episodes", "1", "--seed", "1"))
+    assert e.value.code == 2
+    assert "already holds a run; nothing was overwritten" in capsys.readouterr().err
+    assert files(run_dir) == old
+
+    # With it: the earlier run is gone and the directory holds the new one alone.
+    again = tiny_mpc(run_dir, "--episodes", "1", "--seed", "1", "--checkpoint-every", "0")
+    main([*again, "--overwrite"])
+    assert [(r["episode"], r["env_steps"]) for r in read_metrics(run_dir)] == [(1.0, 200.0)]
+    assert checkpoint_names(run_dir) == ["ckpt-0000000200.npz"]  # no 300 or 400 left
+    new = files(run_dir)
+    assert new["checkpoints/ckpt-0000000200.npz"] != old["checkpoints/ckpt-0000000200.npz"]
+    assert len(list((run_dir / "tensorboard").iterdir())) == 1  # the old events file is gone
+    config = read_config(run_dir)
+    assert config["seed"] == 1 and config["experiment"]["runner"]["episodes"] == 1
+
+
+def test_overwrite_refuses_a_folder_that_is_not_a_run_and_leaves_it_alone(tmp_path, capsys):
+    mine = tmp_path / "mine"
+    (mine / "data").mkdir(parents=True)
+    (mine / "thesis.tex").write_text("precious")
+    (mine / "data" / "results.csv").write_text("1,2\n")
+    before = files(mine)
+    with pytest.raises(SystemExit) as e:
+        main([*tiny_mpc(mine, "--episodes", "1"), "--overwrite"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert f"mbrlax: error: --overwrite refuses to empty {mine}: it is not an mbrlax run" in err
+    assert "Choose another --run-dir" in err
+    assert files(mine) == before

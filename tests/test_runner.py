@@ -68,7 +68,7 @@ def test_refit_once_per_episode_by_default_and_run_dir(tmp_path):
 
 def test_same_seed_same_env_episodes():
     env = make_env("Pendulum-v1")
-    cfg = RunnerConfig(episodes=2, warmup_steps=400, eval_episodes=0, progress=False)
+    cfg = RunnerConfig(episodes=2, warmup_steps=200, eval_episodes=0, progress=False)
     a = train(CountingAgent(), env, None, cfg, seed=7).rows
     b = train(CountingAgent(), env, None, cfg, seed=7).rows
     c = train(CountingAgent(), env, None, cfg, seed=8).rows
@@ -114,3 +114,36 @@ def test_an_evaluation_that_never_ends_is_cut_at_the_step_limit():
     result = train(_LoopsWhenGreedy(), env, eval_env, cfg, seed=0)
     assert result.rows[0]["train_return"] == 1.0
     assert result.rows[0]["eval_return"] == float(EVAL_STEP_LIMIT)
+
+
+def test_a_warmup_that_covers_the_whole_run_is_refused_before_anything_is_written(tmp_path):
+    env = make_env("Pendulum-v1")  # episodes of 200 steps
+    # The run ends with the episode that reaches 300 steps: by step 300 + 199 at the latest.
+    cfg = RunnerConfig(episodes=100, total_steps=300, warmup_steps=500, progress=False)
+    agent = CountingAgent()
+    with pytest.raises(ValueError) as e:
+        train(agent, env, None, cfg, seed=0, run_dir=tmp_path / "r")
+    said = str(e.value)
+    assert "--warmup-steps 500 covers the whole run" in said
+    assert "--total-steps 300, within 499 env steps" in said
+    assert "Lower --warmup-steps below 300, or raise --total-steps or --episodes" in said
+    assert not (tmp_path / "r").exists()
+    assert (agent.acts, agent.updates) == (0, 0)
+
+    cfg = RunnerConfig(episodes=2, warmup_steps=400, progress=False)
+    with pytest.raises(ValueError, match="its 2 episodes of Pendulum-v1 take at most 400 env"):
+        train(agent, env, None, cfg, seed=0)
+
+
+def test_a_warmup_one_step_short_of_the_run_lets_the_agent_act_once():
+    agent = CountingAgent()
+    cfg = RunnerConfig(episodes=2, warmup_steps=399, eval_episodes=0, progress=False)
+    train(agent, make_env("Pendulum-v1"), None, cfg, seed=0)
+    assert agent.acts == 1  # the run's last step
+
+
+def test_an_env_without_time_limit_is_not_refused_for_its_warmup():
+    # Its episodes may be longer than any bound, so the agent may yet act.
+    env = make_env(_StayOrLeave())
+    cfg = RunnerConfig(episodes=1, warmup_steps=5000, eval_episodes=0, progress=False)
+    assert len(train(CountingAgent(), env, None, cfg, seed=0).rows) == 1

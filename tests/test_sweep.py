@@ -16,7 +16,7 @@ from conftest import tiny_pets_args
 from mbrlax.cli import main
 from mbrlax.sweep import SweepConfig, SweepError, _short_names, expand, parse_option
 
-TINY = [*tiny_pets_args(1)]
+TINY = [*tiny_pets_args(1, warmup=150)]
 ENVS = ["Pendulum-v1", "mbrlax/Pendulum-v0"]
 
 
