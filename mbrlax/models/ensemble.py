@@ -85,6 +85,8 @@ class EnsembleConfig:
             gives the means MSE's gradient. 0.5 is the paper's recommendation.
         holdout_ratio: fraction of the filled rows held out for validation (early stopping and
             elite selection); re-drawn at every ``fit``.
+        max_holdout: most rows held out (the MBPO code's ``max_logging = 5000``): past 25,000
+            rows more validation only slows every epoch down.
         init_max_logvar: initial upper soft bound of the normalised log-variance.
         init_min_logvar: initial lower soft bound of the normalised log-variance.
         logvar_bound_coef: weight of the penalty ``sum(max_logvar) - sum(min_logvar)`` that
@@ -109,6 +111,7 @@ class EnsembleConfig:
     max_updates: int = 0
     nll_beta: float = 0.5
     holdout_ratio: float = 0.2
+    max_holdout: int = 5000
     init_max_logvar: float = 0.5
     init_min_logvar: float = -10.0
     logvar_bound_coef: float = 0.01
@@ -128,6 +131,8 @@ class EnsembleConfig:
             )
         if not 0.0 <= self.holdout_ratio < 1.0:
             raise ValueError(f"holdout_ratio must be in [0, 1), got {self.holdout_ratio}.")
+        if self.max_holdout < 1:
+            raise ValueError(f"max_holdout must be >= 1, got {self.max_holdout}.")
         if self.batch_size < 1 or self.max_epochs < 0 or self.patience < 1:
             raise ValueError("batch_size and patience must be >= 1 and max_epochs >= 0.")
         if self.min_batches_per_epoch < 1 or self.max_updates < 0:
@@ -545,7 +550,8 @@ class ProbabilisticEnsemble:
         ``data`` holds capacity-sized arrays (``buffer.data``: obs ``[C, d]``, action
         ``[C, A]``, reward ``[C]``, next_obs ``[C, d]``, terminated ``[C]``); ``size`` is traced,
         so a growing buffer compiles once per capacity. A random ``holdout_ratio`` of the rows
-        validates (all rows if that leaves none); normalisers are refitted to the training rows;
+        (at most ``max_holdout``) validates (all rows if that leaves none); normalisers are
+        refitted to the training rows;
         each member draws its own bootstrap minibatches (with replacement) from the training
         rows, ``max(ceil(n_train / batch_size), min_batches_per_epoch)`` per epoch; training
         stops early after ``patience`` epochs without progress (or after ``max_updates``
@@ -627,7 +633,8 @@ class ProbabilisticEnsemble:
         pos = jnp.arange(cap)
         # Filled rows first, in random order; the empty tail stays behind them.
         order = jnp.argsort(jnp.where(pos < n, jax.random.uniform(key, (cap,)), 2.0))
-        n_val = jnp.minimum(jnp.floor(n * cfg.holdout_ratio).astype(jnp.int32), n - 1)
+        n_val = jnp.floor(n * cfg.holdout_ratio).astype(jnp.int32)
+        n_val = jnp.minimum(jnp.minimum(n_val, cfg.max_holdout), n - 1)
         n_val = jnp.maximum(n_val, 0)
         has_val = n_val > 0
         inputs = jnp.concatenate([data.obs, data.action], axis=-1)[order].astype(jnp.float32)
