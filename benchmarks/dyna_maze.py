@@ -21,7 +21,8 @@ same settings (alpha 0.5, n 5, epsilon 0.1, gamma 0.95; theta 1e-4), checked at 
 each of 50 episodes; prints the median over the runs that get there and how many do.
 
 Every figure is saved as a PNG in the folder of ``--out``: ``fig8_2.png``, ``fig8_4.png``,
-``fig8_5.png``.
+``fig8_5.png``. The tables go to ``benchmarks/results/dyna_maze.json`` (``fig8_2``,
+``fig8_4``, ``fig8_5``, ``example8_4`` and ``timing``).
 
     python benchmarks/dyna_maze.py --out runs/dyna/fig8_2.png
 """
@@ -37,6 +38,7 @@ import jax
 import numpy as np
 
 from mbrlax.agents import dyna
+from mbrlax.bench import Table, add_results_argument, write_results
 from mbrlax.envs.maze import Maze, blocking_maze, dyna_maze, shortcut_maze, shortest_path_length
 
 PLANNING_STEPS = (0, 5, 50)
@@ -178,6 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    add_results_argument(parser)
     args = parser.parse_args(argv)
     if args.runs < 1 or args.episodes < 1:
         parser.error("--runs and --episodes must be >= 1")
@@ -191,6 +194,16 @@ def main(argv: list[str] | None = None) -> None:
     print(f"compile: {compile_s:.2f} s   run after compile: {run_s:.2f} s (all settings)")
     save_plot(curves, args.out)
     print(f"saved {args.out}")
+    tables = {
+        "fig8_2": Table.of(
+            ["planning steps n", *(f"episode {e}" for e in shown)],
+            [[n, *(round(float(curve[e - 1]), 1) for e in shown)] for n, curve in curves.items()],
+        )
+    }
+    timing = [
+        ["Figure 8.2 (all settings): compile", round(compile_s, 2)],
+        ["Figure 8.2 (all settings): run after compile", round(run_s, 2)],
+    ]
 
     for figure in changing_maze_figures():
         changing, seconds = run_changing(figure, args.runs, args.seed)
@@ -203,6 +216,14 @@ def main(argv: list[str] | None = None) -> None:
         for name, curve in changing.items():
             print(f"{name:<9s}" + "".join(f"{curve[t - 1]:8.1f}" for t in figure.shown_steps))
         print(f"compile + run: {seconds:.2f} s (both agents)")
+        tables[f"fig{figure.number.replace('.', '_')}"] = Table.of(
+            ["agent", *(f"step {t}" for t in figure.shown_steps)],
+            [
+                [name, *(round(float(curve[t - 1]), 1) for t in figure.shown_steps)]
+                for name, curve in changing.items()
+            ],
+        )
+        timing.append([f"Figure {figure.number} (both agents): compile + run", round(seconds, 2)])
         out = args.out.parent / f"fig{figure.number.replace('.', '_')}.png"
         save_changing_plot(figure, changing, out)
         print(f"saved {out}")
@@ -213,13 +234,28 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.episodes} episodes (Dyna maze, alpha 0.5, n 5, eps 0.1, g 0.95, theta 1e-4)"
     )
     print(f"{'agent':<22s}{'found':>8s}{'median':>10s}{'min':>10s}{'max':>10s}")
+    sweeping = []
     for name, updates in needed.items():
         found = updates[updates >= 0]
         stats = (np.median(found), found.min(), found.max()) if found.size else (np.nan,) * 3
         print(
             f"{name:<22s}{found.size:>5d}/{len(updates):<2d}" + "".join(f"{v:10.0f}" for v in stats)
         )
+        sweeping.append(
+            [
+                name,
+                f"{found.size}/{len(updates)}",
+                *(round(float(v)) if np.isfinite(v) else None for v in stats),
+            ]
+        )
     print(f"compile + run: {seconds:.2f} s (both agents)")
+    tables["example8_4"] = Table.of(
+        ["agent", "runs finding the optimal path", "updates (median)", "min", "max"], sweeping
+    )
+    timing.append(["Example 8.4 (both agents): compile + run", round(seconds, 2)])
+    tables["timing"] = Table.of(["what", "seconds"], timing)
+    extra = {"runs": args.runs, "episodes": args.episodes, "seed": args.seed}
+    write_results("dyna_maze", tables, extra=extra, results_dir=args.results_dir)
 
 
 if __name__ == "__main__":

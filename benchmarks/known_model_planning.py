@@ -15,6 +15,10 @@ cart-pole pole within 0.3 rad of upright, acrobot tip above 1.5 link lengths, 2 
 the bicycle, never more than 5 cm outside the track (``|offset| <= half_width + 0.05``) at
 any step: the penalty is quadratic in the excess, so the fast planners ride the edge a few
 millimetres outside it (costing ~1e-3 per step), which counts as on the track.
+
+Results: ``benchmarks/results/known_model_planning.json``: table ``planners`` (planner x env,
+each cell "mean return, successes, ms per action"), ``rows`` (one line per env and planner)
+and ``ilqr_speed``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mbrlax.agents.mpc import mpc_rollout
+from mbrlax.bench import Table, add_results_argument, write_results
 from mbrlax.envs import make_jax_env
 from mbrlax.envs.base import as_step_fn
 from mbrlax.planners import (
@@ -41,6 +46,16 @@ from mbrlax.planners import (
     ilqr_optimize,
 )
 
+PLANNER_NAMES = {
+    "random": "random shooting (1000)",
+    "cem": "CEM",
+    "icem": "iCEM",
+    "mppi": "MPPI",
+    "gradient": "gradient shooting",
+    "colloc": "collocation",
+    "ilqr": "iLQR (10 iterations)",
+    "ddp": "DDP (10 iterations)",
+}
 # Horizon per env: about as long as a swing-up or a curve takes.
 HORIZONS = {
     "mbrlax/Pendulum-v0": 20,
@@ -163,6 +178,7 @@ def main() -> None:
         "--ilqr-damping", type=float, default=None, help="iLQR/DDP regularization_init (1.0)"
     )
     parser.add_argument("--skip-ilqr-speed", action="store_true")
+    add_results_argument(parser)
     args = parser.parse_args()
     for env_id in args.envs:
         if env_id not in HORIZONS:
@@ -173,14 +189,17 @@ def main() -> None:
         f"{'env':26s} {'planner':9s} {'mean':>8s} {'worst':>8s} {'success':>7s} "
         f"{'ms/action':>9s} {'compile s':>9s}"
     )
+    results = []
     for env_id in args.envs:
         for name in args.planners:
             r = measure(env_id, name, args.steps, seeds, args.horizon, args.ilqr_damping)
+            results.append(r)
             print(
                 f"{env_id:26s} {name:9s} {r['mean']:8.1f} {r['worst']:8.1f} {r['success']:>7s} "
                 f"{r['ms_per_action']:9.2f} {r['compile_s']:9.1f}",
                 flush=True,
             )
+    tables = result_tables(results, args.envs, args.planners, args.horizon)
     if not args.skip_ilqr_speed:
         r = ilqr_solve_speed()
         print(
@@ -188,6 +207,67 @@ def main() -> None:
             f"(target 1.4 ms) = {r['solve_in_matmuls']:.1f} x a 512^3 float32 matmul "
             f"({r['matmul_ms']:.2f} ms, {r['gflops']:.0f} GFLOP/s) in the same process"
         )
+        tables["ilqr_speed"] = Table.of(
+            [
+                "iLQR solve (pendulum, horizon 50, 20 iterations)",
+                "ms / solve",
+                "target ms",
+                "512^3 float32 matmul ms",
+                "solve / matmul",
+            ],
+            [
+                [
+                    "one solve",
+                    round(r["ms_per_solve"], 2),
+                    1.4,
+                    round(r["matmul_ms"], 2),
+                    round(r["solve_in_matmuls"], 1),
+                ]
+            ],
+        )
+    extra = {
+        "seeds": seeds,
+        "steps": args.steps,
+        "horizon": args.horizon,
+        "ilqr_damping": args.ilqr_damping,
+    }
+    write_results("known_model_planning", tables, extra=extra, results_dir=args.results_dir)
+
+
+def result_tables(
+    results: list[dict], envs: list[str], planners: list[str], horizon: int | None
+) -> dict[str, Table]:
+    """``planners``: planner x env cells "mean, successes, ms"; ``rows``: one per measure."""
+    by = {(r["env"], r["planner"]): r for r in results}
+    header = [f"{env} (h {horizon or HORIZONS[env]})" for env in envs]
+    pivot = [
+        [
+            PLANNER_NAMES[p],
+            *(
+                f"{by[e, p]['mean']:.1f}, {by[e, p]['success']}, {by[e, p]['ms_per_action']:.1f} ms"
+                for e in envs
+            ),
+        ]
+        for p in planners
+    ]
+    rows = [
+        [
+            r["env"],
+            PLANNER_NAMES[r["planner"]],
+            round(r["mean"], 1),
+            round(r["worst"], 1),
+            r["success"],
+            round(r["ms_per_action"], 2),
+            round(r["compile_s"], 1),
+        ]
+        for r in results
+    ]
+    return {
+        "planners": Table.of(["planner", *header], pivot),
+        "rows": Table.of(
+            ["env", "planner", "mean", "worst", "success", "ms/action", "compile s"], rows
+        ),
+    }
 
 
 if __name__ == "__main__":

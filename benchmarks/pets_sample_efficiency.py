@@ -4,72 +4,303 @@ Targets (issue 2): Pendulum-v1 mean eval return >= -200 by episode 10 (2,000 env
 run under 5 minutes on 2 cores; mbrlax/CartpoleSwingup-v0 >= 170 by episode 15, each run
 under 20 minutes.
 
+Every seed is a trial of ``mbrlax sweep`` (Ray when installed, else one after another): an
+ordinary run directory under ``--out`` (default ``~/mbrlax-bench/pets_sample_efficiency``, one
+folder per env and reward), so rerunning the same command continues it (finished seeds are
+skipped, unfinished ones resumed). The tables and per-seed curves are read back from the run
+directories into ``benchmarks/results/pets_sample_efficiency.json`` (tables ``summary`` and
+``per_seed``; with ``--learn-reward``, ``pets_sample_efficiency-learned_reward.json``).
+
+``--compare-learned-reward`` trains every env and seed twice, with the env's exact reward
+function and with the reward learned by the ensemble (``--agent.learn-reward``), and reports
+per seed the episodes the learned-reward run needed to reach 90% of the exact-reward run's
+final return (same seed). For returns of either sign "90% of R" is ``R - 0.1 |R|``: 90% of a
+positive return, and 10% more cost for a negative one (-200 becomes -220). A run reaches it at
+the first episode whose eval return is ``>=`` that; the exact-reward run's own episode is given
+beside it. Results: ``benchmarks/results/pets_learned_reward.json``. An env of your own
+(``my_pkg.envs:MyEnv-v0``) needs its reward registered (``mbrlax.envs.register_task``) when its
+module is imported, or there is no exact reward to compare with.
+
     python benchmarks/pets_sample_efficiency.py                      # both envs, 3 seeds
     python benchmarks/pets_sample_efficiency.py --envs Pendulum-v1 --seeds 0
+    python benchmarks/pets_sample_efficiency.py --compare-learned-reward
+    python benchmarks/pets_sample_efficiency.py --envs Pendulum-v1 --seeds 0 --episodes 2 \\
+        --out /tmp/pets-smoke --results-dir /tmp/results -- --agent.planner.population 50
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import tempfile
+import importlib
+import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from mbrlax.experiment import PETSExperiment, run
-from mbrlax.plotting import plot_learning_curves
+from mbrlax.bench import (
+    SweepSettings,
+    Table,
+    add_sweep_arguments,
+    curve_record,
+    mean_se_text,
+    per_seed_text,
+    run_seeds,
+    slug,
+    split_train_args,
+    sweep_settings,
+    write_results,
+)
+from mbrlax.logger import read_metrics
 
+BENCHMARK = "pets_sample_efficiency"
+# env -> (episodes, target eval return, time limit per run in seconds)
 TARGETS = {"Pendulum-v1": (10, -200.0, 300.0), "mbrlax/CartpoleSwingup-v0": (15, 170.0, 1200.0)}
+DEFAULT_EPISODES = 10  # envs without a target
+FRACTION = 0.9  # of the exact-reward run's final return, for --compare-learned-reward
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--envs", nargs="+", default=list(TARGETS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--out", type=Path, default=None, help="folder for the run directories")
-    args = parser.parse_args()
-    out = args.out or Path(tempfile.mkdtemp(prefix="mbrlax-pets-bench-"))
-    summary = []
+def episodes_for(env: str, override: int | None) -> int:
+    return override if override is not None else TARGETS.get(env, (DEFAULT_EPISODES,))[0]
+
+
+def train_seeds(
+    settings: SweepSettings, env: str, seeds: Sequence[int], episodes: int, learn_reward: bool
+) -> list[Path]:
+    """The run directories of PETS (the env's preset) on ``env``, one per seed."""
+    fixed = ["--episodes", str(episodes), "--no-progress"]
+    if learn_reward:
+        fixed.append("--agent.learn-reward")
+    group = f"{slug(env)}-{'learned' if learn_reward else 'exact'}-reward"
+    return run_seeds(settings, group, "pets", [env], seeds, fixed)
+
+
+def eval_by_episode(run_dir: Path) -> tuple[list[int], list[float], float]:
+    """``(episodes, eval returns, wall seconds)`` of a run's evaluated rows."""
+    rows = read_metrics(run_dir)
+    evals = [r for r in rows if math.isfinite(r.get("eval_return", math.nan))]
+    episodes = [int(r["episode"]) for r in evals]
+    return episodes, [float(r["eval_return"]) for r in evals], float(rows[-1]["wall_seconds"])
+
+
+def first_episode_reaching(run_dir: Path, threshold: float) -> int | None:
+    """The first episode whose eval return is ``>= threshold`` (None: never)."""
+    episodes, returns, _ = eval_by_episode(run_dir)
+    return next((e for e, v in zip(episodes, returns, strict=True) if v >= threshold), None)
+
+
+def fraction_of(final: float, fraction: float = FRACTION) -> float:
+    """``fraction`` of a return of either sign: ``R - (1 - fraction) |R|``."""
+    return final - (1.0 - fraction) * abs(final)
+
+
+def sample_efficiency(args, settings: SweepSettings) -> None:
+    """The main benchmark: final eval return, worst seed and slowest run per env."""
+    summary, per_seed, runs = [], [], []
+    series = "pets, learned reward" if args.learn_reward else "pets"
     for env in args.envs:
-        episodes, target, time_limit = TARGETS.get(env, (10, float("nan"), float("nan")))
-        dirs, finals, walls = [], [], []
-        curves = []
-        for seed in args.seeds:
-            exp = PETSExperiment.preset(env, seed=seed)
-            exp = dataclasses.replace(
-                exp,
-                run_dir=out / f"{env.replace('/', '_')}-seed{seed}",
-                runner=dataclasses.replace(exp.runner, episodes=episodes, progress=False),
-            )
-            result = run(exp)
-            dirs.append(result.run_dir)
-            evals = [r.get("eval_return", float("nan")) for r in result.rows]
-            curves.append(evals)
+        episodes = episodes_for(env, args.episodes)
+        _, target, limit = TARGETS.get(env, (episodes, None, None))
+        dirs = train_seeds(settings, env, args.seeds, episodes, args.learn_reward)
+        finals, walls, curves = [], [], []
+        for seed, run_dir in zip(args.seeds, dirs, strict=True):
+            eps, evals, wall = eval_by_episode(run_dir)
             finals.append(evals[-1])
-            walls.append(result.rows[-1]["wall_seconds"])
+            walls.append(wall)
+            curves.append(evals)
+            per_seed.append([env, seed, eps[-1], round(evals[-1], 1), round(wall)])
+            runs.append(curve_record(run_dir, series))
             print(
                 f"{env} seed {seed}: eval return by episode: "
                 + " ".join(f"{e:.0f}" for e in evals)
-                + f" | wall {walls[-1]:.0f}s",
+                + f" | wall {wall:.0f}s",
                 flush=True,
             )
-        mean_curve = np.nanmean(np.array(curves), axis=0)
+        n = min(len(c) for c in curves)
+        mean_curve = np.mean([c[:n] for c in curves], axis=0)
         print(f"{env} mean over seeds by episode: " + " ".join(f"{e:.0f}" for e in mean_curve))
-        png = plot_learning_curves(dirs, out / f"{env.replace('/', '_')}.png", title=f"PETS, {env}")
+        reached = sum(f >= target for f in finals) if target is not None else None
         summary.append(
-            (env, episodes, np.mean(finals), np.min(finals), target, np.max(walls), time_limit, png)
+            [
+                env,
+                len(args.seeds),
+                episodes,
+                mean_se_text(finals),
+                round(min(finals), 1),
+                f">= {target:g}" if target is not None else None,
+                f"{reached}/{len(finals)}" if reached is not None else None,
+                round(max(walls)),
+                limit,
+            ]
         )
+    columns = [
+        "env",
+        "seeds",
+        "episodes",
+        "final eval (mean ± s.e.)",
+        "worst seed",
+        "target",
+        "seeds on target",
+        "slowest run s",
+        "limit s",
+    ]
     print()
-    print(
-        f"{'env':28s} {'episode':>7s} {'mean eval':>9s} {'worst':>7s} {'target':>7s} "
-        f"{'max wall s':>10s} {'limit s':>7s}  plot"
-    )
-    for env, ep, mean, worst, target, wall, limit, png in summary:
-        print(
-            f"{env:28s} {ep:7d} {mean:9.1f} {worst:7.1f} {target:7.0f} {wall:10.0f} "
-            f"{limit:7.0f}  {png}"
+    print(" | ".join(columns))
+    for row in summary:
+        print(" | ".join("-" if v is None else str(v) for v in row))
+    name = BENCHMARK + ("-learned_reward" if args.learn_reward else "")
+    tables = {
+        "summary": Table.of(columns, summary),
+        "per_seed": Table.of(["env", "seed", "episodes", "final eval", "wall s"], per_seed),
+    }
+    extra = {"seeds": args.seeds, "learn_reward": args.learn_reward, "out": str(settings.out)}
+    write_results(name, tables, runs, extra, results_dir=args.results_dir)
+
+
+def has_exact_reward(env: str) -> bool:
+    """Whether mbrlax knows ``env``'s reward (an env of ``module:Id`` form is imported first,
+    so that its module can register its task)."""
+    from mbrlax.envs import get_task
+
+    if ":" in env:
+        importlib.import_module(env.split(":", 1)[0])
+    task = get_task(env)
+    return task is not None and task.reward is not None
+
+
+def compare_learned_reward(args, settings: SweepSettings) -> None:
+    """Exact against learned reward: episodes for the learned one to reach 90% of the exact
+    one's final return, per seed."""
+    per_seed, summary, runs = [], [], []
+    for env in args.envs:
+        if not has_exact_reward(env):
+            print(
+                f"{env}: mbrlax knows no reward function for it, so both runs would learn "
+                "the reward; register it (mbrlax.envs.register_task) in the env's module. "
+                "Skipped.",
+                flush=True,
+            )
+            continue
+        episodes = episodes_for(env, args.episodes)
+        exact = train_seeds(settings, env, args.seeds, episodes, learn_reward=False)
+        learned = train_seeds(settings, env, args.seeds, episodes, learn_reward=True)
+        exact_finals, learned_finals, reach_learned, reach_exact = [], [], [], []
+        for seed, e_dir, l_dir in zip(args.seeds, exact, learned, strict=True):
+            runs += [curve_record(e_dir, "exact reward"), curve_record(l_dir, "learned reward")]
+            exact_final = eval_by_episode(e_dir)[1][-1]
+            learned_final = eval_by_episode(l_dir)[1][-1]
+            threshold = fraction_of(exact_final)
+            hit_learned = first_episode_reaching(l_dir, threshold)
+            hit_exact = first_episode_reaching(e_dir, threshold)
+            exact_finals.append(exact_final)
+            learned_finals.append(learned_final)
+            reach_learned.append(hit_learned)
+            reach_exact.append(hit_exact)
+            per_seed.append(
+                [
+                    env,
+                    seed,
+                    round(exact_final, 1),
+                    round(threshold, 1),
+                    round(learned_final, 1),
+                    hit_exact,
+                    hit_learned,
+                ]
+            )
+            print(
+                f"{env} seed {seed}: exact final {exact_final:.1f}, 90% -> {threshold:.1f}; "
+                f"reached at episode {hit_exact} (exact), {hit_learned} (learned; final "
+                f"{learned_final:.1f})",
+                flush=True,
+            )
+        reached = [e for e in reach_learned if e is not None]
+        summary.append(
+            [
+                env,
+                len(args.seeds),
+                episodes,
+                mean_se_text(exact_finals),
+                mean_se_text(learned_finals),
+                f"{len(reached)}/{len(args.seeds)}",
+                per_seed_text(reach_exact),
+                per_seed_text(reach_learned),
+            ]
         )
+    columns = [
+        "env",
+        "seeds",
+        "episodes",
+        "exact reward: final eval",
+        "learned reward: final eval",
+        "learned reached 90%",
+        "episode reaching 90%, exact (per seed)",
+        "episode reaching 90%, learned (per seed)",
+    ]
+    print()
+    print(" | ".join(columns))
+    for row in summary:
+        print(" | ".join("-" if v is None else str(v) for v in row))
+    tables = {
+        "summary": Table.of(columns, summary),
+        "per_seed": Table.of(
+            [
+                "env",
+                "seed",
+                "exact final",
+                "90% of it",
+                "learned final",
+                "exact: episode reaching it",
+                "learned: episode reaching it",
+            ],
+            per_seed,
+        ),
+    }
+    extra = {
+        "seeds": args.seeds,
+        "fraction": FRACTION,
+        "definition": "threshold = exact_final - 0.1 * |exact_final|; a run reaches it at the "
+        "first episode whose eval return is >= threshold",
+        "out": str(settings.out),
+    }
+    write_results("pets_learned_reward", tables, runs, extra, results_dir=args.results_dir)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    own, train_args = split_train_args(argv)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--envs",
+        nargs="+",
+        default=list(TARGETS),
+        help="env ids; yours as module:Env-v0 (default: %(default)s)",
+    )
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument(
+        "--episodes",
+        type=int,
+        default=None,
+        help="training episodes of every env (default: 10 for Pendulum-v1, "
+        "15 for the cart-pole swing-up, 10 for others)",
+    )
+    parser.add_argument(
+        "--learn-reward",
+        action="store_true",
+        help="learn the reward (--agent.learn-reward) instead of the exact one",
+    )
+    parser.add_argument(
+        "--compare-learned-reward",
+        action="store_true",
+        help="train exact and learned reward, episodes to 90%% per seed",
+    )
+    add_sweep_arguments(parser, BENCHMARK)
+    args = parser.parse_args(own)
+    settings = sweep_settings(args, BENCHMARK, train_args)
+    if args.compare_learned_reward:
+        if args.learn_reward:
+            parser.error("--compare-learned-reward trains both rewards; drop --learn-reward.")
+        compare_learned_reward(args, settings)
+    else:
+        sample_efficiency(args, settings)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ c. MPC (CEM) on the real pendulum with each of the three models, and with the re
    barely tries), and the undamped model's optimism then *helps* (it tries, and succeeds),
    which would hide what model error costs.
 
-Everything is seeded: rerunning prints the same tables (up to XLA's float reordering).
+Everything is seeded: rerunning prints the same tables (up to XLA's float reordering). They
+go to ``benchmarks/results/physics_models.json`` (tables ``sysid``, ``sysid_repeats``,
+``open_loop_rmse`` and ``mpc``, for the parts that ran).
 
     python benchmarks/physics_models.py            # about 6 minutes on 2 shared CPU cores
     python benchmarks/physics_models.py --quick    # a smoke run, about 2.5 minutes
@@ -32,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mbrlax.agents.mpc import mpc_rollout
+from mbrlax.bench import Table, add_results_argument, write_results
 from mbrlax.data.buffer import Transition
 from mbrlax.envs.bicycle import Bicycle
 from mbrlax.envs.pendulum import Pendulum, PendulumState
@@ -150,25 +153,44 @@ def _pendulum_transitions(env: Pendulum, n: int, key) -> Transition:
     return Transition(jax.vmap(env.observe)(state), action, out.reward, out.obs, out.terminated)
 
 
-def _sysid_rows(system: str, model, data: Transition, true: dict[str, float]) -> list[str]:
+def _markdown_row(values: list) -> str:
+    return "| " + " | ".join("" if v is None else str(v) for v in values) + " |"
+
+
+def _sysid_rows(system: str, model, data: Transition, true: dict[str, float]) -> list[list]:
+    """Per parameter: system, name, true, initial guess, fitted, standard error, rel. error."""
     params, _ = model.fit(model.init(None), data, data.obs.shape[0], None)
     fitted, se = model.named(params), model.standard_errors(params)
     rows = []
     for name, value in true.items():
         rel = (fitted[name] - value) / value
         rows.append(
-            f"| {system} | {name} | {value:.4f} | {getattr(model, name):.4f} | "
-            f"{fitted[name]:.4f} | {se[name]:.4f} | {100 * rel:+.2f}% |"
+            [
+                system,
+                name,
+                f"{value:.4f}",
+                f"{getattr(model, name):.4f}",
+                f"{fitted[name]:.4f}",
+                f"{se[name]:.4f}",
+                f"{100 * rel:+.2f}%",
+            ]
         )
     noise_std = np.sqrt(np.asarray(params.noise_var))
     rows.append(
-        f"| {system} | (residual std per obs dim) | | | "
-        f"{' '.join(f'{s:.4f}' for s in noise_std)} | | |"
+        [
+            system,
+            "(residual std per obs dim)",
+            None,
+            None,
+            " ".join(f"{s:.4f}" for s in noise_std),
+            None,
+            None,
+        ]
     )
     return rows
 
 
-def _repeated_sysid(model, datasets: Transition, true: dict[str, float]) -> list[str]:
+def _repeated_sysid(model, datasets: Transition, true: dict[str, float]) -> list[list]:
     """Fits to independent datasets (leading axis R): how often each estimate is within 2%,
     its RMS relative error, and the reported standard error against the actual spread."""
     fit = jax.jit(jax.vmap(model.fit, in_axes=(None, 0, None, None)))
@@ -181,13 +203,19 @@ def _repeated_sysid(model, datasets: Transition, true: dict[str, float]) -> list
         within, rms = np.mean(np.abs(rel) <= 0.02), 100 * np.sqrt(np.mean(rel**2))
         spread = np.std(values[:, i], ddof=1)
         rows.append(
-            f"| {name} | {within:.0%} | {rms:.2f}% | {100 * np.mean(rel):+.2f}% | "
-            f"{np.mean(se[:, i]):.4f} | {spread:.4f} |"
+            [
+                name,
+                f"{within:.0%}",
+                f"{rms:.2f}%",
+                f"{100 * np.mean(rel):+.2f}%",
+                f"{np.mean(se[:, i]):.4f}",
+                f"{spread:.4f}",
+            ]
         )
     return rows
 
 
-def part_a(s: Settings) -> None:
+def part_a(s: Settings, tables: dict[str, Table]) -> None:
     print("## a. System identification (Levenberg-Marquardt on one-step squared error)\n")
     print(
         f"{s.sysid_rows} transitions per system; noise model: independent Gaussian noise of std "
@@ -225,19 +253,34 @@ def part_a(s: Settings) -> None:
     def dataset(make, true, n, key):
         return _noisy(make(true, n, key), s.noise, jax.random.fold_in(key, 1))
 
-    print("| system | parameter | true | initial guess | fitted | std. error | rel. error |")
-    print("|---|---|---|---|---|---|---|")
+    columns = ["system", "parameter", "true", "initial guess", "fitted", "std. error", "rel. error"]
+    print(_markdown_row(columns))
+    print("|---" * len(columns) + "|")
+    sysid = []
     for i, (system, true, make, model) in enumerate(systems):
         data = dataset(make, true, s.sysid_rows, jax.random.key(i))
-        print("\n".join(_sysid_rows(system, model, data, true)))
+        for row in _sysid_rows(system, model, data, true):
+            print(_markdown_row(row))
+            sysid.append(row)
+    tables["sysid"] = Table.of(columns, sysid)
     print(
         f"\nRefits to {s.sysid_repeats} independent datasets of the same kind (their spread is "
         f"what the standard error predicts), with {s.sysid_rows} and {4 * s.sysid_rows} "
         "transitions:\n"
     )
-    print("| system | transitions | parameter | within 2% | RMS rel. error | mean rel. error "
-          "| mean std. error | std of estimates |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+    columns = [
+        "system",
+        "transitions",
+        "parameter",
+        "within 2%",
+        "RMS rel. error",
+        "mean rel. error",
+        "mean std. error",
+        "std of estimates",
+    ]
+    print(_markdown_row(columns))
+    print("|---" * len(columns) + "|")
+    repeats = []
     for i, (system, true, make, model) in enumerate(systems):
         for n in (s.sysid_rows, 4 * s.sysid_rows):
             keys = jax.random.split(jax.random.key(100 + i), s.sysid_repeats)
@@ -245,7 +288,9 @@ def part_a(s: Settings) -> None:
                 lambda *xs: jnp.stack(xs), *(dataset(make, true, n, k) for k in keys)
             )
             for row in _repeated_sysid(model, datasets, true):
-                print(f"| {system} | {n} {row}")
+                print(_markdown_row([system, n, *row]))
+                repeats.append([system, n, *row])
+    tables["sysid_repeats"] = Table.of(columns, repeats)
 
 
 # ---- b. mis-specified physics: multi-step prediction ------------------------------------------
@@ -392,7 +437,7 @@ def _training_data(s: Settings, real: Pendulum, key) -> tuple[Transition, Transi
     return data, heldout
 
 
-def part_b(s: Settings, state: dict) -> None:
+def part_b(s: Settings, state: dict, tables: dict[str, Table]) -> None:
     real = _real_system(s)
     print("## b. Mis-specified physics: open-loop multi-step prediction\n")
     print(
@@ -420,20 +465,25 @@ def part_b(s: Settings, state: dict) -> None:
         f"{int(em['epochs'])} (alone), {int(sm['residual_epochs'])} (residual).\n"
     )
     header = " | ".join(f"h = {h}" for h in HORIZONS)
-    print(f"Open-loop RMSE of obs [cos th, sin th, th_dot] along held-out actions, mean over "
-          f"{2 * s.heldout_episodes} trajectories (starts every 10 steps):\n")  # fmt: skip
+    print(
+        f"Open-loop RMSE of obs [cos th, sin th, th_dot] along held-out actions, mean over "
+        f"{2 * s.heldout_episodes} trajectories (starts every 10 steps):\n"
+    )
     print(f"| model | {header} |")
     print("|---|" + "---|" * len(HORIZONS))
+    rows = []
     for name, (model, params) in models.items():
         rmse = _open_loop_rmse(_obs_step(model, params), *heldout)
         print(f"| {name} | " + " | ".join(f"{r:.4f}" for r in rmse) + " |")
+        rows.append([name, *(round(float(r), 4) for r in rmse)])
+    tables["open_loop_rmse"] = Table.of(["model", *(f"h = {h}" for h in HORIZONS)], rows)
     state["models"] = models
 
 
 # ---- c. MPC on the real system ---------------------------------------------------------------
 
 
-def part_c(s: Settings, state: dict) -> None:
+def part_c(s: Settings, state: dict, tables: dict[str, Table]) -> None:
     real = _real_system(s)
     planner = s.planner.build(*real.spec.action_bounds())
     p = s.planner
@@ -450,6 +500,7 @@ def part_c(s: Settings, state: dict) -> None:
         ("real system (oracle)", None, None),
         *((n, m, p) for n, (m, p) in state["models"].items()),
     ]
+    table = []
     for name, model, params in rows:
         start = time.perf_counter()
         _, _, returns = _episodes(real, planner, model, params, keys)
@@ -459,6 +510,14 @@ def part_c(s: Settings, state: dict) -> None:
             f"| {name} | {returns.mean():.1f} | {returns.std():.1f} | {returns.min():.1f} | "
             f"{returns.max():.1f} | {wall:.0f} |"
         )
+        table.append(
+            [
+                name,
+                *(round(float(f(returns)), 1) for f in (np.mean, np.std, np.min, np.max)),
+                round(wall),
+            ]
+        )
+    tables["mpc"] = Table.of(["model", "mean return", "std", "worst", "best", "wall s"], table)
 
 
 def main() -> None:
@@ -467,6 +526,7 @@ def main() -> None:
     parser.add_argument("--parts", default="abc", help="which parts to run, e.g. 'a' or 'bc'")
     parser.add_argument("--damping", type=float, default=None, help="real system's damping")
     parser.add_argument("--mass", type=float, default=None, help="real system's mass")
+    add_results_argument(parser)
     args = parser.parse_args()
     s = QUICK if args.quick else Settings()
     if args.damping is not None:
@@ -475,13 +535,16 @@ def main() -> None:
         s = dataclasses.replace(s, real_mass=args.mass)
     total = time.perf_counter()
     state: dict = {}
+    tables: dict[str, Table] = {}
     if "a" in args.parts:
-        _timed("part a", lambda: part_a(s))
+        _timed("part a", lambda: part_a(s, tables))
     if "b" in args.parts or "c" in args.parts:
-        _timed("part b", lambda: part_b(s, state))
+        _timed("part b", lambda: part_b(s, state, tables))
     if "c" in args.parts:
-        _timed("part c", lambda: part_c(s, state))
+        _timed("part c", lambda: part_c(s, state, tables))
     print(f"[total: {time.perf_counter() - total:.1f} s wall]")
+    extra = {"settings": dataclasses.asdict(s), "parts": args.parts}
+    write_results("physics_models", tables, extra=extra, results_dir=args.results_dir)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,12 @@ from all 30 s) from 10 fresh starts: how many held, and its mean return.
 the last policy instead of the best, and the env's reward instead of PILCO's saturating
 cost (width 1).
 
+Every seed of every variant is a trial of ``mbrlax sweep`` (Ray when installed, else one after
+another): a run directory under ``--out`` (default ``~/mbrlax-bench/pilco``, one folder per
+variant), so rerunning the same command continues it. The training episodes' holds are read
+from each run's final checkpoint (its replay buffer), the final policy from its
+``final_model.eqx``. Tables ``variants`` and ``per_seed`` go to ``benchmarks/results/pilco.json``.
+
     python benchmarks/pilco.py              # 3 seeds, about 5 minutes on 2 shared CPU cores
     python benchmarks/pilco.py --ablate     # and 3 variants, about 20 minutes
 """
@@ -24,9 +30,7 @@ cost (width 1).
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import tempfile
-import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import jax
@@ -34,19 +38,34 @@ import jax.numpy as jnp
 import numpy as np
 
 from mbrlax.agents.pilco import PILCOConfig
+from mbrlax.bench import (
+    Table,
+    add_sweep_arguments,
+    curve_record,
+    final_agent,
+    final_buffer,
+    per_seed_text,
+    render_markdown_table,
+    run_seeds,
+    split_train_args,
+    sweep_settings,
+    write_results,
+)
 from mbrlax.envs import make_jax_env
-from mbrlax.experiment import PILCOExperiment, run
+from mbrlax.logger import read_metrics
 
+BENCHMARK = "pilco"
 ENV = "mbrlax/PendulumSwingup-v0"
 HOLD_STEPS = 20  # the last 1 s of an episode
 HOLD_ANGLE = 0.2  # rad from upright
 FINAL_STARTS = 10
 
-VARIANTS: dict[str, dict] = {
-    "PILCO (mbrlax defaults)": {},
-    "fresh particles every step": {"fixed_noise": False},
-    "last policy, not the best": {"keep_best": False},
-    "the reward, not the saturating cost": {"cost_width": 0.0},
+# variant -> (folder of its runs, `mbrlax train pilco` args)
+VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "PILCO (mbrlax defaults)": ("defaults", ()),
+    "fresh particles every step": ("fresh-particles", ("--agent.no-fixed-noise",)),
+    "last policy, not the best": ("last-policy", ("--agent.no-keep-best",)),
+    "the reward, not the saturating cost": ("reward-not-cost", ("--agent.cost-width", "0.0")),
 }
 
 
@@ -79,30 +98,22 @@ def final_policy_rollouts(policy, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(returns), np.asarray(theta)
 
 
-def run_seed(name: str, overrides: dict, seed: int, out: Path) -> dict:
-    exp = PILCOExperiment.preset(ENV, seed=seed)
-    slug = name.split(" (")[0].replace(" ", "-").replace(",", "")
-    exp = dataclasses.replace(
-        exp,
-        run_dir=out / f"{slug}-seed{seed}",
-        agent=dataclasses.replace(exp.agent, **overrides),
-        runner=dataclasses.replace(exp.runner, progress=False),
-    )
+def analyse_run(run_dir: Path, seed: int) -> dict:
+    """What the tables show of one finished run: its training episodes' returns and holds
+    (from the replay buffer of its final checkpoint) and its final policy from fresh starts."""
+    rows = read_metrics(run_dir)
     dt = make_jax_env(ENV).dt
-    t0 = time.perf_counter()
-    result = run(exp)
-    wall = time.perf_counter() - t0
-    data = result.buffer.data
-    steps = [int(r["env_steps"]) for r in result.rows]
+    next_obs = np.asarray(final_buffer(run_dir).data.next_obs)
+    steps = [int(r["env_steps"]) for r in rows]
     starts = [0, *steps[:-1]]
-    next_obs = np.asarray(data.next_obs)
     holds = [held(next_obs[a:b]) for a, b in zip(starts, steps, strict=True)]
     first = next((steps[i] * dt for i, h in enumerate(holds) if h), None)
-    returns, theta = final_policy_rollouts(result.agent_state.policy, seed)
+    _, _, state = final_agent(run_dir)
+    returns, theta = final_policy_rollouts(state.policy, seed)
     final_held = int(np.sum(np.all(np.abs(theta[:, -HOLD_STEPS:]) < HOLD_ANGLE, axis=1)))
     return {
         "seed": seed,
-        "train_returns": [float(r["train_return"]) for r in result.rows],
+        "train_returns": [float(r["train_return"]) for r in rows],
         "holds": holds,
         "first_hold_s": first,
         "interaction_s": steps[-1] * dt,
@@ -110,7 +121,7 @@ def run_seed(name: str, overrides: dict, seed: int, out: Path) -> dict:
         "final_return": float(np.mean(returns)),
         "final_theta": theta,
         "dt": dt,
-        "wall": wall,
+        "wall": float(rows[-1]["wall_seconds"]),
     }
 
 
@@ -149,20 +160,74 @@ def plot(results: list[dict], path: Path) -> Path:
     return path
 
 
-def main() -> None:
+def result_tables(summary: list[tuple[str, list[dict]]], seeds: Sequence[int]) -> dict[str, Table]:
+    """``variants`` (one line per variant, seeds side by side) and ``per_seed``."""
+    columns = [
+        "variant",
+        "seed",
+        "first held after (s of interaction)",
+        "training interaction (s)",
+        "final policy held",
+        "final mean return",
+        "wall (s)",
+    ]
+    per_seed = [
+        [
+            name,
+            r["seed"],
+            "never" if r["first_hold_s"] is None else round(r["first_hold_s"]),
+            round(r["interaction_s"]),
+            f"{r['final_held']}/{FINAL_STARTS}",
+            round(r["final_return"], 1),
+            round(r["wall"]),
+        ]
+        for name, results in summary
+        for r in results
+    ]
+    seed_names = " / ".join(map(str, seeds))
+    variants_table = Table.of(
+        [
+            "variant",
+            f"first training episode that held, seeds {seed_names}",
+            "final policy held",
+            "final mean return",
+        ],
+        [
+            [
+                name,
+                per_seed_text(
+                    [
+                        None if r["first_hold_s"] is None else f"after {r['first_hold_s']:.0f} s"
+                        for r in results
+                    ]
+                ),
+                ", ".join(f"{r['final_held']}/{FINAL_STARTS}" for r in results),
+                ", ".join(f"{r['final_return']:.1f}" for r in results),
+            ]
+            for name, results in summary
+        ],
+    )
+    return {"variants": variants_table, "per_seed": Table.of(columns, per_seed)}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    own, train_args = split_train_args(argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--ablate", action="store_true", help="also run the 3 variants")
-    parser.add_argument("--out", type=Path, default=None, help="folder for the run directories")
-    args = parser.parse_args()
-    out = args.out or Path(tempfile.mkdtemp(prefix="mbrlax-pilco-bench-"))
+    add_sweep_arguments(parser, BENCHMARK)
+    args = parser.parse_args(own)
+    settings = sweep_settings(args, BENCHMARK, train_args)
     variants = VARIANTS if args.ablate else dict(list(VARIANTS.items())[:1])
-    summary = []
-    for name, overrides in variants.items():
+    summary, curves = [], []
+    for name, (folder, variant_args) in variants.items():
+        fixed = ("--no-progress", *variant_args)
+        dirs = run_seeds(settings, folder, "pilco", [ENV], args.seeds, fixed)
         results = []
-        for seed in args.seeds:
-            r = run_seed(name, overrides, seed, out)
+        for seed, run_dir in zip(args.seeds, dirs, strict=True):
+            r = analyse_run(run_dir, seed)
             results.append(r)
+            curves.append(curve_record(run_dir, name))
             print(
                 f"{name} | seed {seed}: episode returns "
                 + " ".join(
@@ -173,8 +238,8 @@ def main() -> None:
                 f"mean {r['final_return']:.1f} | {r['wall']:.0f} s",
                 flush=True,
             )
-        if not overrides:
-            print(f"plot: {plot(results, out / 'pilco_swingup.png')}")
+        if not variant_args:
+            print(f"plot: {plot(results, settings.out / 'pilco_swingup.png')}")
         summary.append((name, results))
     default = PILCOConfig()
     print(
@@ -182,18 +247,16 @@ def main() -> None:
         f"RBF policy ({default.num_basis} basis), {default.num_particles} particles, "
         f"{default.policy_steps} Adam steps (lr {default.learning_rate})"
     )
-    print(
-        "| variant | seed | first held after (s of interaction) | training interaction (s) "
-        "| final policy held | final mean return | wall (s) |"
-    )
-    print("|---|---|---|---|---|---|---|")
-    for name, results in summary:
-        for r in results:
-            first = "never" if r["first_hold_s"] is None else f"{r['first_hold_s']:.0f}"
-            print(
-                f"| {name} | {r['seed']} | {first} | {r['interaction_s']:.0f} | "
-                f"{r['final_held']}/{FINAL_STARTS} | {r['final_return']:.1f} | {r['wall']:.0f} |"
-            )
+    tables = result_tables(summary, args.seeds)
+    print(render_markdown_table(tables["per_seed"].as_dict()))
+    extra = {
+        "seeds": args.seeds,
+        "env": ENV,
+        "hold": f"|angle| < {HOLD_ANGLE} rad for the last {HOLD_STEPS} steps",
+        "final_starts": FINAL_STARTS,
+        "out": str(settings.out),
+    }
+    write_results(BENCHMARK, tables, curves, extra, args.results_dir)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@ much of the gap to the peak is the planner's and how much the matmul shapes' and
 Every time is the best of ``--repeats`` calls, the least disturbed one on a shared machine,
 for the peak, the planner and the ceiling alike; the median ms per action is printed beside it.
 
+The table goes to ``benchmarks/results/planner_speed.json`` (tables ``speed`` and
+``ceiling``); ``--json`` only prints.
+
     python benchmarks/planner_speed.py            # a table
     python benchmarks/planner_speed.py --json     # one JSON object (reference workload)
 """
@@ -26,6 +29,7 @@ import numpy as np
 
 from mbrlax.agents.pets import PETS, PETSConfig
 from mbrlax.agents.pets.presets import PENDULUM
+from mbrlax.bench import Table, add_results_argument, write_results
 from mbrlax.envs.spec import EnvSpec
 from mbrlax.models.ensemble import EnsembleConfig
 from mbrlax.planners import CEM
@@ -172,6 +176,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--repeats", type=int, default=5)
+    add_results_argument(parser)
     args = parser.parse_args()
     peak = matmul_peak_gflops()
     ref = measure(REFERENCE, args.repeats)
@@ -186,18 +191,40 @@ def main() -> None:
         f"{'fraction_of_peak':>16s} {'compile s':>9s}"
     )
     print(header)
+    speed = []
     for name, r in ((REFERENCE.name, ref), (PENDULUM_WORKLOAD.name, small)):
         print(
             f"{name:38s} {r['ms_per_action']:10.1f} {r['ms_per_action_median']:7.1f} "
             f"{r['gflop_per_action']:10.2f} "
             f"{r['gflops']:8.1f} {r['gflops'] / peak:16.2f} {r['compile_seconds']:9.1f}"
         )
+        speed.append([
+            name, round(r["ms_per_action"], 1), round(r["ms_per_action_median"], 1),
+            round(r["gflop_per_action"], 2), round(r["gflops"], 1),
+            round(r["gflops"] / peak, 2), round(r["compile_seconds"], 1),
+        ])  # fmt: skip
     print()
     print("Ceiling: the reference workload's forward passes alone (no planner), same shapes:")
+    ceiling = []
     for silu in (True, False):
         g = bare_forward_chain(REFERENCE, silu=silu, repeats=args.repeats)
         what = "matmuls + SiLU" if silu else "matmuls only, no activation"
         print(f"  {what:38s} {g:8.1f} GFLOP/s, fraction_of_peak {g / peak:.2f}")
+        ceiling.append([what, round(g, 1), round(g / peak, 2)])
+    tables = {
+        "speed": Table.of(
+            ["CEM planning through an ensemble", "ms / action (best)", "median ms",
+             "GFLOP / action", "GFLOP/s", "fraction of matmul peak", "compile s"],
+            speed,
+        ),
+        "ceiling": Table.of(
+            ["the reference's forward passes alone, no planner", "GFLOP/s",
+             "fraction of matmul peak"],
+            ceiling,
+        ),
+    }  # fmt: skip
+    extra = {"peak_gflops": round(peak, 1), "repeats": args.repeats}
+    write_results("planner_speed", tables, extra=extra, results_dir=args.results_dir)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ planner, the mean, median and worst return, the mean's ratio to CEM's (CEM(horiz
 milliseconds per decision (the best of the compiled episodes' time over its steps); then the
 return per start state. Target: SampledMCTS's mean return within 10% of CEM's (ratio
 <= 1.1: returns are negative costs, so a lower ratio is better). Every field of SampledMCTS
-is a flag (its defaults are this script's best settings).
+is a flag (its defaults are this script's best settings). Results:
+``benchmarks/results/sampled_search.json`` (tables ``planners`` and ``per_start``).
 
     python benchmarks/sampled_search.py
     python benchmarks/sampled_search.py --seeds 32 --num-simulations 32 --policy muzero
@@ -24,6 +25,7 @@ import numpy as np
 
 from mbrlax.agents.mpc import mpc_rollout
 from mbrlax.agents.mpc_presets import mpc_preset
+from mbrlax.bench import Table, add_results_argument, write_results
 from mbrlax.envs import make_jax_env
 from mbrlax.planners import SampledMCTS
 
@@ -60,6 +62,7 @@ def main() -> None:
         default = getattr(defaults, field.name)
         kind = type(default) if default is not None else int
         parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, default=default)
+    add_results_argument(parser)
     args = parser.parse_args()
     sampled = SampledMCTS(
         **{f.name: getattr(args, f.name) for f in dataclasses.fields(SampledMCTS)}
@@ -73,19 +76,60 @@ def main() -> None:
     }
     cem = rows["CEM(horizon=20)"]["returns"]
     print()
-    print("| planner | mean | median | worst | mean / CEM's | starts within 10% of CEM | "
-          "ms/decision | compile s |")  # fmt: skip
+    print(
+        "| planner | mean | median | worst | mean / CEM's | starts within 10% of CEM | "
+        "ms/decision | compile s |"
+    )
     print("|---|---|---|---|---|---|---|---|")
+    table = []
     for name, r in rows.items():
         x = r["returns"]
         # 10%, but at least 1: a few starts are caught at once and cost about 1.
         close = int(np.sum(x >= cem - np.maximum(0.1 * np.abs(cem), 1.0)))
-        print(f"| {name} | {x.mean():.1f} | {np.median(x):.1f} | {x.min():.1f} | "
-              f"{x.mean() / cem.mean():.3f} | {close}/{len(x)} | {r['ms_per_decision']:.2f} | "
-              f"{r['compile_s']:.1f} |")  # fmt: skip
-    pairs = zip(seeds, cem, rows["SampledMCTS"]["returns"], strict=True)
-    print("\nreturn per start (CEM / SampledMCTS): "
-          + ", ".join(f"{s}: {c:.0f} / {m:.0f}" for s, c, m in pairs))  # fmt: skip
+        print(
+            f"| {name} | {x.mean():.1f} | {np.median(x):.1f} | {x.min():.1f} | "
+            f"{x.mean() / cem.mean():.3f} | {close}/{len(x)} | {r['ms_per_decision']:.2f} | "
+            f"{r['compile_s']:.1f} |"
+        )
+        table.append(
+            [
+                name,
+                round(float(x.mean()), 1),
+                round(float(np.median(x)), 1),
+                round(float(x.min()), 1),
+                round(float(x.mean() / cem.mean()), 3),
+                f"{close}/{len(x)}",
+                round(r["ms_per_decision"], 2),
+                round(r["compile_s"], 1),
+            ]
+        )
+    sampled_returns = rows["SampledMCTS"]["returns"]
+    pairs = list(zip(seeds, cem, sampled_returns, strict=True))
+    print(
+        "\nreturn per start (CEM / SampledMCTS): "
+        + ", ".join(f"{s}: {c:.0f} / {m:.0f}" for s, c, m in pairs)
+    )
+    tables = {
+        "planners": Table.of(
+            [
+                "planner",
+                "mean",
+                "median",
+                "worst",
+                "mean / CEM's",
+                "starts within 10% of CEM",
+                "ms/decision",
+                "compile s",
+            ],
+            table,
+        ),
+        "per_start": Table.of(
+            ["start (seed)", "CEM", "SampledMCTS"],
+            [[s, round(float(c), 1), round(float(m), 1)] for s, c, m in pairs],
+        ),
+    }
+    extra = {"reset_states": args.seeds, "steps": args.steps, "sampled_mcts": str(sampled)}
+    write_results("sampled_search", tables, extra=extra, results_dir=args.results_dir)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ observations), closed-loop episodes of 200 steps from ``--seeds`` reset states c
 - SAC's policy alone (its mean action), no planning.
 
 A short horizon cannot see a swing-up through; the critic tells it what lies beyond.
+Results: ``benchmarks/results/terminal_value.json`` (table ``planners``).
 
     python benchmarks/terminal_value.py
     python benchmarks/terminal_value.py --horizons 3 5 10 --seeds 20
@@ -27,6 +28,7 @@ import numpy as np
 
 from mbrlax.agents.mpc import mpc_rollout, observed_value
 from mbrlax.agents.sac import sac_value_fn
+from mbrlax.bench import Table, add_results_argument, write_results
 from mbrlax.envs import make_jax_env
 from mbrlax.experiment import SACExperiment, run
 from mbrlax.planners import CEM
@@ -49,7 +51,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sac-steps", type=int, default=15_000)
     parser.add_argument("--horizons", type=int, nargs="+", default=[3, 5, 10, 20])
-    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--seeds", type=int, default=10, help="reset states (episodes)")
+    add_results_argument(parser)
     args = parser.parse_args()
 
     exp = SACExperiment.preset("Pendulum-v1", seed=0)
@@ -63,12 +66,15 @@ def main() -> None:
     value = observed_value(env, sac_value_fn(learner, state))
     keys = jax.random.split(jax.random.key(7), args.seeds)
     steps = result.rows[-1]["env_steps"]
-    print(f"SAC on Pendulum-v1: {steps} env steps, {sac_wall:.0f} s; closed loop on "
-          f"mbrlax/Pendulum-v0, {args.seeds} reset states, {STEPS} steps")  # fmt: skip
+    print(
+        f"SAC on Pendulum-v1: {steps} env steps, {sac_wall:.0f} s; closed loop on "
+        f"mbrlax/Pendulum-v0, {args.seeds} reset states, {STEPS} steps"
+    )
 
     sac = np.asarray(jax.jit(jax.vmap(lambda k: _policy_return(env, learner, state, k)))(keys))
     print("\n| planner | mean return | worst | ms/action |\n|---|---|---|---|")
     print(f"| SAC policy alone | {sac.mean():.1f} | {sac.min():.1f} | - |")
+    rows = [["SAC policy alone", round(float(sac.mean()), 1), round(float(sac.min()), 1), None]]
     for horizon in args.horizons:
         for label, terminal in (("alone", None), ("+ SAC critic", value)):
             planner = CEM(horizon=horizon, discount=0.99).build(*env.spec.action_bounds(), terminal)
@@ -82,8 +88,27 @@ def main() -> None:
             t0 = time.perf_counter()
             episodes(keys).block_until_ready()
             ms = 1000 * (time.perf_counter() - t0) / (STEPS * args.seeds)
-            print(f"| CEM H={horizon} {label} | {returns.mean():.1f} | {returns.min():.1f} "
-                  f"| {ms:.2f} |", flush=True)  # fmt: skip
+            print(
+                f"| CEM H={horizon} {label} | {returns.mean():.1f} | {returns.min():.1f} "
+                f"| {ms:.2f} |",
+                flush=True,
+            )
+            rows.append(
+                [
+                    f"CEM H={horizon} {label}",
+                    round(float(returns.mean()), 1),
+                    round(float(returns.min()), 1),
+                    round(ms, 2),
+                ]
+            )
+    table = Table.of(["planner", "mean return", "worst", "ms/action"], rows)
+    extra = {
+        "sac_steps": int(steps),
+        "sac_wall_s": round(sac_wall),
+        "reset_states": args.seeds,
+        "steps": STEPS,
+    }
+    write_results("terminal_value", {"planners": table}, extra=extra, results_dir=args.results_dir)
 
 
 if __name__ == "__main__":
