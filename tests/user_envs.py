@@ -38,3 +38,37 @@ class PointReach(gymnasium.Env):
 
 if "PointReach-v0" not in gymnasium.registry:
     gymnasium.register("PointReach-v0", entry_point=PointReach, max_episode_steps=50)
+
+
+class ChainWalk(gymnasium.Env):
+    """A corridor of 7 cells walked left or right from the middle to the end the observation
+    names (drawn at every reset); reaching it ends the episode.
+
+    Observation ``[one-hot cell (7), goal side (+1 right, -1 left)]`` (Box), Discrete(2)
+    actions (0 left, 1 right), reward -1 per step, 20 steps at most. The shortest walk earns
+    -3; always walking one way about -11.5, a random walk about -15.
+    """
+
+    n = 7
+
+    def __init__(self):
+        self.observation_space = spaces.Box(-1.0, 1.0, (self.n + 1,), np.float32)
+        self.action_space = spaces.Discrete(2)
+
+    def _obs(self):
+        return np.append(np.eye(self.n, dtype=np.float32)[self.cell], self.side)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.cell = self.n // 2
+        self.side = np.float32(self.np_random.choice([-1.0, 1.0]))
+        return self._obs(), {}
+
+    def step(self, action):
+        self.cell = int(np.clip(self.cell + (1 if int(action) == 1 else -1), 0, self.n - 1))
+        goal = self.n - 1 if self.side > 0 else 0
+        return self._obs(), -1.0, self.cell == goal, False, {}
+
+
+if "ChainWalk-v0" not in gymnasium.registry:
+    gymnasium.register("ChainWalk-v0", entry_point=ChainWalk, max_episode_steps=20)
