@@ -160,3 +160,14 @@ def test_task_functions_jit_and_differentiate():
 def test_gymnasium_registry_untouched_by_import():
     """Importing mbrlax.envs registers nothing with Gymnasium (no global state at import)."""
     assert not any(k.startswith("mbrlax") for k in gymnasium.registry)
+
+
+def test_a_module_id_finds_the_task_its_module_registered():
+    # `--env user_envs:PointReachExact-v0` imports tests/user_envs.py, which registers the
+    # env and its task under the Gymnasium id alone.
+    from mbrlax.envs import get_task, make_env
+
+    make_env("user_envs:PointReachExact-v0").close()
+    task = get_task("user_envs:PointReachExact-v0")
+    assert task is not None and task.reward_exact
+    assert get_task("user_envs:PointReach-v0") is None  # the learned-reward twin has none

@@ -5,8 +5,11 @@ mbrlax knows nothing about (no preset, no registered task), made by ``module:Id`
 from __future__ import annotations
 
 import gymnasium
+import jax.numpy as jnp
 import numpy as np
 from gymnasium import spaces
+
+from mbrlax.envs import register_task
 
 
 class PointReach(gymnasium.Env):
@@ -36,8 +39,17 @@ class PointReach(gymnasium.Env):
         return self.position.copy(), reward, False, False, {}
 
 
+def point_reach_reward(obs, action, next_obs):
+    """PointReach's reward as a function of a transition, for ``register_task``."""
+    return -jnp.linalg.norm(next_obs - jnp.asarray(PointReach.goal))
+
+
 if "PointReach-v0" not in gymnasium.registry:
     gymnasium.register("PointReach-v0", entry_point=PointReach, max_episode_steps=50)
+    # The same env with its reward given to mbrlax (the exact-reward twin benchmarks compare
+    # a learned reward against).
+    gymnasium.register("PointReachExact-v0", entry_point=PointReach, max_episode_steps=50)
+    register_task("PointReachExact-v0", point_reach_reward)
 
 
 class ChainWalk(gymnasium.Env):

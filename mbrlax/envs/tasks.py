@@ -200,8 +200,15 @@ _TASKS: dict[str, TaskFunctions] = {
 
 
 def get_task(env_id: str) -> TaskFunctions | None:
-    """The task functions registered for ``env_id``, or ``None`` if mbrlax knows none."""
-    return _TASKS.get(env_id)
+    """The task functions registered for ``env_id``, or ``None`` if mbrlax knows none.
+
+    A ``module:EnvId`` id (Gymnasium's way to import the module that registers ``EnvId``)
+    finds what was registered for either the whole id or ``EnvId``: the module registers its
+    env under ``EnvId`` and can register the task under the same name.
+    """
+    if env_id in _TASKS:
+        return _TASKS[env_id]
+    return _TASKS.get(env_id.partition(":")[2]) if ":" in env_id else None
 
 
 def list_tasks() -> list[str]:
