@@ -32,6 +32,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 from mbrlax.agents.base import ensemble_for, known_task_fns
 from mbrlax.agents.mbpo.rollout import RolloutSchedule, branched_rollout
 from mbrlax.agents.sac.agent import (
+    SAC_PAPER,
     SACConfig,
     SACLearner,
     SACState,
@@ -44,8 +45,14 @@ from mbrlax.envs.spec import EnvSpec
 from mbrlax.envs.tasks import TaskFunctions, check_task
 from mbrlax.models.ensemble import EnsembleConfig, EnsembleParams, ProbabilisticEnsemble, TaskFn
 
-MBPO_ENSEMBLE = EnsembleConfig(num_members=7, num_elites=5, hidden_sizes=(200, 200, 200, 200))
-"""The paper's model: 7 probabilistic members of 4 x 200 swish units, 5 elites."""
+MBPO_ENSEMBLE = EnsembleConfig(
+    num_members=7, num_elites=5, hidden_sizes=(200, 200, 200, 200), max_updates=2000
+)
+"""The paper's model: 7 probabilistic members of 4 x 200 swish units, 5 elites. A refit makes
+at most 2,000 gradient steps (the MBPO code's ``max_grad_updates``; its ``max_model_t`` caps
+seconds instead, which would tie a run's numbers to the machine): warm-started refits stop
+early well before (260 steps at 5,000 Hopper transitions, 790 at 25,000), a fresh ensemble on
+25,000 would run 7,800."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +61,8 @@ class MBPOConfig:
 
     Attributes:
         model: the probabilistic ensemble.
-        sac: the policy learner; ``updates_per_step`` is the paper's ``G``.
+        sac: the policy learner (the SAC paper's step sizes, as in MBPO's code);
+            ``updates_per_step`` is the paper's ``G``.
         model_train_every: env steps between model refits (and rollouts).
         epoch_length: env steps per epoch, the unit of the rollout schedule.
         rollout_schedule: the rollout length ``k`` over epochs.
@@ -72,7 +80,7 @@ class MBPOConfig:
     """
 
     model: EnsembleConfig = MBPO_ENSEMBLE
-    sac: SACConfig = SACConfig(updates_per_step=20)
+    sac: SACConfig = dataclasses.replace(SAC_PAPER, updates_per_step=20)
     model_train_every: int = 250
     epoch_length: int = 1000
     rollout_schedule: RolloutSchedule = RolloutSchedule(20, 100, 1, 15)

@@ -23,7 +23,7 @@ import dataclasses
 
 from mbrlax.agents.mbpo.agent import MBPOConfig
 from mbrlax.agents.mbpo.rollout import RolloutSchedule
-from mbrlax.agents.sac.agent import SACConfig
+from mbrlax.agents.sac.agent import SAC_PAPER, SACConfig
 from mbrlax.runner import RunnerConfig
 
 _RUNNER = RunnerConfig(
@@ -37,29 +37,33 @@ _RUNNER = RunnerConfig(
 )
 _FIXED_K1 = RolloutSchedule(20, 100, 1, 1)
 
+
+def _sac(updates_per_step: int, target_entropy: float) -> SACConfig:
+    """The policy learner: the SAC paper's step sizes (3e-4), as in MBPO's code."""
+    return dataclasses.replace(
+        SAC_PAPER, updates_per_step=updates_per_step, target_entropy=target_entropy
+    )
+
+
 MBPO_PRESETS: dict[str, tuple[MBPOConfig, RunnerConfig]] = {
     "InvertedPendulum-v5": (
         MBPOConfig(
-            sac=SACConfig(updates_per_step=10, target_entropy=-0.05),
+            sac=_sac(updates_per_step=10, target_entropy=-0.05),
             epoch_length=250,
             rollout_schedule=RolloutSchedule(1, 15, 1, 1),
         ),
         dataclasses.replace(_RUNNER, total_steps=10_000, warmup_steps=500, checkpoint_every=5000),
     ),
     "Hopper-v5": (
-        MBPOConfig(sac=SACConfig(updates_per_step=20, target_entropy=-1.0)),
+        MBPOConfig(sac=_sac(updates_per_step=20, target_entropy=-1.0)),
         _RUNNER,
     ),
     "Walker2d-v5": (
-        MBPOConfig(
-            sac=SACConfig(updates_per_step=20, target_entropy=-3.0), rollout_schedule=_FIXED_K1
-        ),
+        MBPOConfig(sac=_sac(updates_per_step=20, target_entropy=-3.0), rollout_schedule=_FIXED_K1),
         _RUNNER,
     ),
     "HalfCheetah-v5": (
-        MBPOConfig(
-            sac=SACConfig(updates_per_step=40, target_entropy=-3.0), rollout_schedule=_FIXED_K1
-        ),
+        MBPOConfig(sac=_sac(updates_per_step=40, target_entropy=-3.0), rollout_schedule=_FIXED_K1),
         _RUNNER,
     ),
 }

@@ -1,5 +1,5 @@
 """SAC: soft actor-critic, the model-free baseline and MBPO's policy learner."""
 
-from mbrlax.agents.sac.agent import SAC, SACConfig, SACLearner, SACState, sac_value_fn
+from mbrlax.agents.sac.agent import SAC, SAC_PAPER, SACConfig, SACLearner, SACState, sac_value_fn
 
-__all__ = ["SAC", "SACConfig", "SACLearner", "SACState", "sac_value_fn"]
+__all__ = ["SAC", "SAC_PAPER", "SACConfig", "SACLearner", "SACState", "sac_value_fn"]

@@ -1,6 +1,7 @@
 """Defaults that work, per env. ``mbrlax train sac --env ID`` starts from these.
 
-SAC's paper settings everywhere (``SACConfig()``); the runner's warm-up is SAC's "learning
+``SACConfig()`` everywhere (the paper's settings with CleanRL's step size 1e-3 for the
+Q-networks and alpha; ``SAC_PAPER`` has the paper's 3e-4); the runner's warm-up is SAC's "learning
 starts" (uniformly random actions): 1000 steps on the small envs, 5000 on the MuJoCo
 locomotion envs (as in the common reference implementations). Run lengths are those of
 ``benchmarks/mbpo_vs_sac.py``, so that a run takes minutes to an hour on 2 CPU cores rather
@@ -63,7 +64,7 @@ SAC_PRESETS: dict[str, tuple[SACConfig, RunnerConfig]] = {
 
 
 def sac_preset(env_id: str) -> tuple[SACConfig, RunnerConfig]:
-    """``(agent, runner)`` for SAC on ``env_id`` (paper settings, 100 episodes otherwise)."""
+    """``(agent, runner)`` for SAC on ``env_id`` (``SACConfig()``, 100 episodes otherwise)."""
     default = RunnerConfig(
         episodes=100, warmup_steps=5000, refit_every=1, eval_episodes=1, checkpoint_every=10_000
     )
