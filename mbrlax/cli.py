@@ -151,13 +151,17 @@ def train_command(args: Sequence[str]) -> None:
             )
         resume_command([resume_dir])
         return
-    default = experiment.preset(_peek_env(args, experiment.env))
+    env_id = _peek_env(args, experiment.env)
+    default = experiment.preset(env_id)
+    shown = (
+        f"\n\nThe defaults shown are those for --env {env_id} (its preset, or the general ones)."
+    )
     exp = tyro.cli(
         experiment,
         args=args,
         default=default,
         prog=f"mbrlax train {algo}",
-        description=(experiment.__doc__ or "") + RUN_FLAGS,
+        description=(experiment.__doc__ or "") + RUN_FLAGS + shown,
     )
     try:
         exp.check()

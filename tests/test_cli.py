@@ -139,3 +139,17 @@ def test_overwrite_refuses_a_folder_that_is_not_a_run_and_leaves_it_alone(tmp_pa
     assert f"mbrlax: error: --overwrite refuses to empty {mine}: it is not an mbrlax run" in err
     assert "Choose another --run-dir" in err
     assert files(mine) == before
+
+
+def test_help_shows_the_defaults_of_the_env_given(capsys):
+    """`--help` shows the preset of --env (cart-pole: 128 units), the general defaults for a
+    user's env without one (64 units), and says which env they are for."""
+    shown = {}
+    for env in ("mbrlax/CartpoleSwingup-v0", "user_envs:PointReach-v0"):
+        with pytest.raises(SystemExit) as e:
+            main(["train", "pets", "--env", env, "--help"])
+        assert e.value.code == 0
+        shown[env] = " ".join(capsys.readouterr().out.split())
+        assert f"The defaults shown are those for --env {env}" in shown[env]
+    assert "(default: 128 128 128)" in shown["mbrlax/CartpoleSwingup-v0"]
+    assert "(default: 64 64 64)" in shown["user_envs:PointReach-v0"]
