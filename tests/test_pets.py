@@ -62,5 +62,16 @@ def test_pets_learns_pendulum():
     exp = PETSExperiment.preset("Pendulum-v1", seed=0)
     exp = dataclasses.replace(exp, runner=dataclasses.replace(exp.runner, progress=False))
     rows = run(exp, save=False).rows
-    # A random policy scores about -1200; the issue's target is -200 by episode 10.
-    assert max(r["eval_return"] for r in rows[-3:]) > -300
+    # A random policy scores about -1200; the target (README table) is >= -200 by episode 10.
+    assert np.mean([r["eval_return"] for r in rows[-3:]]) >= -200, [r["eval_return"] for r in rows]
+
+
+@pytest.mark.slow
+def test_pets_swings_up_the_cartpole():
+    """The PETS cart-pole swing-up preset: >= 170 by episode 15 (README: 3 seeds, worst 175.6);
+    the last three evaluations average at least 160 (doing nothing earns about 0)."""
+    exp = PETSExperiment.preset("mbrlax/CartpoleSwingup-v0", seed=0)
+    exp = dataclasses.replace(exp, runner=dataclasses.replace(exp.runner, progress=False))
+    evals = [r["eval_return"] for r in run(exp, save=False).rows]
+    assert max(evals[-3:]) >= 170, evals
+    assert np.mean(evals[-3:]) >= 160, evals
