@@ -5,7 +5,10 @@ every env step, the part no model-based speed-up can remove): the issue's goal i
 The pieces, each timed to completion (``jax.block_until_ready``) around the agent's own calls:
 the ensemble refits, the branched rollouts, the SAC updates, acting, and the rest of the
 runner's loop (env steps, the replay buffer, logging) as the remainder. Evaluation episodes
-are turned off: they are not training.
+are turned off: they are not training. The ratio is also given from the end of the second
+refit on, when the compilations and the first fit of a fresh ensemble (the longest: 2,000
+gradient steps) are behind: what a long run pays per env step. The rollouts are at the
+preset's first length (Hopper's k grows from epoch 20, 20,000 steps, on).
 
     python benchmarks/mbpo_profile.py                        # Hopper-v5, 3,000 learned steps
     python benchmarks/mbpo_profile.py --env InvertedPendulum-v5 --steps 2000
@@ -34,6 +37,8 @@ from mbrlax.runner import train
 SECONDS: dict[str, float] = defaultdict(float)
 CALLS: dict[str, int] = defaultdict(int)
 STARTED: list[float] = []  # when MBPO first learned: the warm-up's random steps end there
+STEADY: dict[str, Any] = {}  # SECONDS, time and env steps when the second refit ended
+STEADY_AFTER = 2  # refits: compilation and the first (fresh, longest) fit are behind by then
 
 
 def timed(name: str, fn, *args, **kwargs) -> Any:
@@ -52,7 +57,10 @@ class _TimedEnsemble:
         self._model = model
 
     def fit(self, *args, **kwargs):
-        return timed("model refit", self._model.fit, *args, **kwargs)
+        out = timed("model refit", self._model.fit, *args, **kwargs)
+        if CALLS["model refit"] == STEADY_AFTER:
+            STEADY.update(seconds=dict(SECONDS), t=time.perf_counter(), calls=dict(CALLS))
+        return out
 
     def __getattr__(self, name):
         return getattr(self._model, name)
@@ -135,6 +143,16 @@ def main() -> None:
         print(f"{name:40} {sec:9.1f} {share:7.3f} {ms:14.2f}")
     ratio = training / sac
     print(f"\nMBPO wall time / its SAC updates alone: {ratio:.2f} (goal <= 1.5)")
+    steady = None
+    if STEADY:  # the same ratio from the end of the second refit on
+        end = STARTED[0] + training
+        steady_sac = sac - STEADY["seconds"]["SAC updates"]
+        steady = (end - STEADY["t"]) / steady_sac
+        steady_refits = CALLS["model refit"] - STEADY["calls"]["model refit"]
+        print(
+            f"after the first {STEADY_AFTER} refits (compilation and the fresh fit behind; "
+            f"{steady_refits} refits): {steady:.2f}"
+        )
     table = Table.of(["piece", "seconds", "share of MBPO's time", "ms per env step"], rows)
     write_results(
         f"mbpo_profile-{slug(args.env)}",
@@ -143,6 +161,8 @@ def main() -> None:
             "env": args.env,
             "learned_steps": learned,
             "ratio_to_sac_updates": round(ratio, 2),
+            "ratio_after_first_refits": None if steady is None else round(steady, 2),
+            "first_refits_left_out": STEADY_AFTER,
             "refits": CALLS["model refit"],
             "max_updates": cfg.model.max_updates,
         },

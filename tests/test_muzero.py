@@ -174,8 +174,9 @@ def test_the_unrolled_model_reproduces_the_rewards_of_every_action_sequence():
 @pytest.mark.slow
 def test_muzero_learns_to_balance_the_cartpole(tmp_path):
     exp = MuZeroExperiment.preset("CartPole-v1", run_dir=tmp_path / "r")
-    runner = dataclasses.replace(exp.runner, total_steps=8000, eval_episodes=3, eval_every=5)
+    runner = dataclasses.replace(exp.runner, total_steps=8000)  # the preset's evaluations
     rows = run(dataclasses.replace(exp, runner=dataclasses.replace(runner, progress=False))).rows
     evals = [r["eval_return"] for r in rows if "eval_return" in r]
-    # A random policy falls after about 22 steps.
-    assert max(evals) >= 150, evals
+    # A random policy falls after about 22 steps; the README's run first averaged 475 over 10
+    # episodes after 4,782 steps.
+    assert max(evals) >= 475, evals
