@@ -178,4 +178,6 @@ def test_sac_learns_pendulum_within_15000_steps():
     rows = run(exp, save=False).rows
     assert rows[-1]["env_steps"] <= 15_000
     evals = [r["eval_return"] for r in rows if "eval_return" in r]
-    assert np.mean(evals[-3:]) >= -250, evals
+    # A random policy scores about -1200; seed 0's last three averaged -158 (README: the
+    # trained policy alone -118 over 10 start states).
+    assert np.mean(evals[-3:]) >= -200, evals
