@@ -49,10 +49,12 @@ MBPO_ENSEMBLE = EnsembleConfig(
     num_members=7, num_elites=5, hidden_sizes=(200, 200, 200, 200), max_updates=2000
 )
 """The paper's model: 7 probabilistic members of 4 x 200 swish units, 5 elites. A refit makes
-at most 2,000 gradient steps (the MBPO code's ``max_grad_updates``; its ``max_model_t`` caps
-seconds instead, which would tie a run's numbers to the machine): warm-started refits stop
-early well before (260 steps at 5,000 Hopper transitions, 790 at 25,000), a fresh ensemble on
-25,000 would run 7,800."""
+at most 2,000 gradient steps, our cap: the MBPO code trains until 5 epochs bring no 1%
+improvement on the holdout (as ours does) and can also stop after ``max_model_t`` seconds (None
+in its Hopper, HalfCheetah and InvertedPendulum configs), which would tie a run's numbers to the
+machine. Warm-started refits stop early well before the cap (260 steps at 5,000 Hopper
+transitions, 790 at 25,000); it bounds the first fit of a fresh ensemble (7,800 steps on 25,000
+rows)."""
 
 
 @dataclasses.dataclass(frozen=True)
