@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/mbrlax train pets --env Pendulum-v1 --seed 0 --episodes 10
 
-## Fast tests (the default; slow learning tests are excluded).
+## Fast tests (the default; slow learning tests are excluded), two processes (a test file
+## stays in one, so module fixtures are computed once).
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 ## Only the slow learning tests.
 test-slow: $(STAMP)
