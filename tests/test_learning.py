@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
 import numpy as np
 
 from mbrlax.agents.mbpo import MBPOConfig
 from mbrlax.agents.mbpo.rollout import RolloutSchedule
 from mbrlax.agents.sac import SACConfig
-from mbrlax.envs import make_jax_env
 from mbrlax.experiment import (
     AlphaZeroExperiment,
     MBPOExperiment,
@@ -29,29 +27,6 @@ from mbrlax.experiment import (
 )
 from mbrlax.models.ensemble import EnsembleConfig
 from mbrlax.runner import RunnerConfig
-
-
-def random_return(env_id: str, episodes: int = 20, seed: int = 0) -> float:
-    """The mean return of uniformly random actions on a JAX-native env (the baseline)."""
-    env = make_jax_env(env_id)
-    spec = env.spec
-    rng = np.random.default_rng(seed)
-    step = jax.jit(env.step)
-    total = 0.0
-    for e in range(episodes):
-        state, _ = env.reset(jax.random.key(seed * 1000 + e))
-        for _ in range(spec.max_episode_steps):
-            if spec.is_continuous:
-                low, high = spec.action_bounds()
-                action = rng.uniform(low, high).astype(np.float32)
-            else:
-                action = np.int32(rng.integers(spec.num_actions))
-            out = step(state, action)
-            total += float(out.reward)
-            state = out.state
-            if bool(out.terminated):
-                break
-    return total / episodes
 
 
 def evals(rows) -> list[float]:
@@ -87,7 +62,6 @@ def test_mbpo_learns_a_users_env_with_a_learned_reward():
         progress=False,
     )  # fmt: skip
     rows = run(dataclasses.replace(exp, agent=agent, runner=runner), save=False).rows
-    print("evals", evals(rows), [r["train_return"] for r in rows])
     assert evals(rows)[-1] > -20
 
 
