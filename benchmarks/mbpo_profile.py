@@ -14,7 +14,9 @@ preset's first length (Hopper's k grows from epoch 20, 20,000 steps, on).
     python benchmarks/mbpo_profile.py --env InvertedPendulum-v5 --steps 2000
     python benchmarks/mbpo_profile.py --max-updates 0        # the refit uncapped
 
-Writes ``benchmarks/results/mbpo_profile-<ENV>.json`` (table ``pieces``).
+Writes ``benchmarks/results/mbpo_profile-<ENV>.json``, table ``pieces``: each piece's seconds,
+share, ms per env step and its time as a multiple of the SAC updates', over the whole run and
+after the first two refits; the row "MBPO in all" holds the ratios of the goal.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ SECONDS: dict[str, float] = defaultdict(float)
 CALLS: dict[str, int] = defaultdict(int)
 STARTED: list[float] = []  # when MBPO first learned: the warm-up's random steps end there
 STEADY: dict[str, Any] = {}  # SECONDS, time and env steps when the second refit ended
+REST = "rest of the loop (env, buffer, host)"
 STEADY_AFTER = 2  # refits: compilation and the first (fresh, longest) fit are behind by then
 
 
@@ -124,36 +127,55 @@ def main() -> None:
     training = time.perf_counter() - STARTED[0]  # from the first update to the end
     env.close()
     learned = result.rows[-1]["env_steps"] - warmup
-    timed_total = sum(SECONDS.values())
-    pieces = dict(SECONDS)
-    pieces["rest of the loop (env, buffer, host)"] = training - timed_total
     sac = SECONDS["SAC updates"]
+    steady_pieces: dict[str, float] = {}
+    if STEADY:  # the same pieces from the end of the second refit on
+        steady_wall = STARTED[0] + training - STEADY["t"]
+        steady_pieces = {k: v - STEADY["seconds"].get(k, 0.0) for k, v in SECONDS.items()}
+        steady_rest = steady_wall - sum(steady_pieces.values())
+        steady_pieces[REST] = steady_rest
+        steady_pieces["MBPO in all"] = steady_wall
+    pieces = dict(SECONDS)
+    pieces[REST] = training - sum(SECONDS.values())
+    order = sorted(pieces, key=lambda k: -pieces[k]) + ["MBPO in all"]
+    pieces["MBPO in all"] = training
+
+    def ratio_to_sac(name: str) -> float | None:
+        if not steady_pieces:
+            return None
+        return round(steady_pieces[name] / steady_pieces["SAC updates"], 2)
+
     rows = [
-        [name, round(sec, 1), round(sec / training, 3), round(1000 * sec / learned, 2)]
-        for name, sec in sorted(pieces.items(), key=lambda kv: -kv[1])
+        [
+            name,
+            round(pieces[name], 1),
+            round(pieces[name] / training, 3),
+            round(1000 * pieces[name] / learned, 2),
+            round(pieces[name] / sac, 2),
+            ratio_to_sac(name),
+        ]
+        for name in order
     ]
-    rows.append(["MBPO in all", round(training, 1), 1.0, round(1000 * training / learned, 2)])
     cfg = agent_cfg
     print(f"\nMBPO on {args.env}: {learned} env steps learned from (after {warmup} warm-up),")
     print(f"G = {cfg.sac.updates_per_step}, refit every {cfg.model_train_every} steps "
           f"(cap {cfg.model.max_updates or 'none'} gradient steps), "
           f"{cfg.rollout_batch_size:,} rollouts")  # fmt: skip
-    print(f"{'piece':40} {'seconds':>9} {'share':>7} {'ms / env step':>14}")
-    for name, sec, share, ms in rows:
-        print(f"{name:40} {sec:9.1f} {share:7.3f} {ms:14.2f}")
+    print(f"{'piece':40} {'seconds':>9} {'share':>7} {'ms / env step':>14} {'x SAC':>6}")
+    for name, sec, share, ms, x, _ in rows:
+        print(f"{name:40} {sec:9.1f} {share:7.3f} {ms:14.2f} {x:6.2f}")
     ratio = training / sac
     print(f"\nMBPO wall time / its SAC updates alone: {ratio:.2f} (goal <= 1.5)")
-    steady = None
-    if STEADY:  # the same ratio from the end of the second refit on
-        end = STARTED[0] + training
-        steady_sac = sac - STEADY["seconds"]["SAC updates"]
-        steady = (end - STEADY["t"]) / steady_sac
+    steady = ratio_to_sac("MBPO in all")
+    if steady is not None:
         steady_refits = CALLS["model refit"] - STEADY["calls"]["model refit"]
         print(
             f"after the first {STEADY_AFTER} refits (compilation and the fresh fit behind; "
             f"{steady_refits} refits): {steady:.2f}"
         )
-    table = Table.of(["piece", "seconds", "share of MBPO's time", "ms per env step"], rows)
+    after = f"x SAC updates, after the first {STEADY_AFTER} refits"
+    columns = ["piece", "seconds", "share of MBPO's time", "ms per env step", "x SAC updates"]
+    table = Table.of(columns + [after], rows)
     write_results(
         f"mbpo_profile-{slug(args.env)}",
         {"pieces": table},
