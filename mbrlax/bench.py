@@ -180,10 +180,22 @@ def git_commit(root: str | Path | None = None) -> dict[str, Any]:
 
 def command_line(argv: Sequence[str] | None = None, root: str | Path | None = None) -> str:
     """The command that ran, as a shell string that reruns it from the repository root:
-    ``python benchmarks/x.py --opt 1`` (``argv`` defaults to ``sys.argv``)."""
+    ``python benchmarks/x.py --opt 1`` (``argv`` defaults to ``sys.argv``). ``--results-dir``
+    is left out: where the file was written is not part of what was measured, and the rerun
+    should write where the tables are read from."""
     argv = list(sys.argv if argv is None else argv)
     if not argv:
         return "python"
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--results-dir":
+            skip = True
+        elif not arg.startswith("--results-dir="):
+            kept.append(arg)
+    argv = kept
     script = Path(argv[0])
     try:
         script = script.resolve().relative_to(Path(root) if root else repo_root())

@@ -78,6 +78,19 @@ def test_write_results_schema(tmp_path):
     assert bench.read_results(path)["benchmark"] == "fake"
 
 
+def test_command_line_leaves_out_the_results_dir(tmp_path):
+    root = tmp_path
+    script = str(root / "benchmarks" / "x.py")
+    for argv in (
+        [script, "--results-dir", "/tmp/r", "--seeds", "0"],
+        [script, "--results-dir=/tmp/r", "--seeds", "0"],
+    ):
+        assert bench.command_line(argv, root=root) == "python benchmarks/x.py --seeds 0"
+    # A train argument after `--` that merely contains the words stays.
+    argv = [script, "--", "--note", "--results-dir-like"]
+    assert bench.command_line(argv, root=root).endswith("-- --note --results-dir-like")
+
+
 def test_git_commit_outside_git_is_none(tmp_path):
     assert bench.git_commit(tmp_path) == {"sha": None, "dirty": None}
 
