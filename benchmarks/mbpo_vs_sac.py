@@ -16,12 +16,14 @@ Hopper's headline number). Written to ``benchmarks/results/mbpo_vs_sac-<ENV>.jso
 ``summary``, ``per_seed``, ``mbpo_reaches_sac``). With ``--throughput`` it also times the hot
 loops against the float32 matmul peak measured in the same process: SAC gradient steps per
 second (batch 256, 2 x 256 networks) and branched-rollout transitions per second (the paper's
-7 x 4 x 200 ensemble, 100,000 particles), into ``mbpo_vs_sac-throughput.json``.
+7 x 4 x 200 ensemble, 100,000 particles), into ``mbpo_vs_sac-throughput.json``;
+``--throughput-only`` times them without running or reading any learning run.
 
 Targets: InvertedPendulum-v5, MBPO >= 950 by 10,000 env steps; Hopper-v5, MBPO reaches SAC's
 return at 100,000 steps within 25,000; HalfCheetah-v5, the return of both at 50,000.
 
     python benchmarks/mbpo_vs_sac.py --envs InvertedPendulum-v5 --throughput
+    python benchmarks/mbpo_vs_sac.py --throughput-only       # the hot loops' speed alone
     python benchmarks/mbpo_vs_sac.py --envs Hopper-v5 --steps sac=100000 mbpo=50000 \\
         --at-steps 25000 50000 100000
     python benchmarks/mbpo_vs_sac.py --seeds 0 --total-steps 2000 --skip-diagnose \\
@@ -328,7 +330,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=None,
         help="report the last evaluation at or before each of these env steps (default: per env)",
     )
-    parser.add_argument("--throughput", action="store_true")
+    parser.add_argument("--throughput", action="store_true", help="also time the hot loops")
+    parser.add_argument(
+        "--throughput-only", action="store_true", help="time the hot loops, run nothing else"
+    )
     parser.add_argument("--checkpoint-every", type=int, default=None)
     parser.add_argument(
         "--skip-diagnose", action="store_true", help="do not draw MBPO's model diagnostics"
@@ -341,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{'env':20} {'algo':5} {'seed':>4} {'steps':>7} {'last eval':>9} {'last 5':>8} "
         f"{'best':>8} {'steps to thr':>12} {'wall s':>8} {'steps/s':>8}"
     )
-    for env_id in args.envs:
+    for env_id in [] if args.throughput_only else args.envs:
         at_steps = args.at_steps if args.at_steps is not None else AT_STEPS.get(env_id, [])
         results = []
         print(header, flush=True)
@@ -372,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "out": str(settings.out),
         }
         write_results(f"{BENCHMARK}-{slug(env_id)}", tables, runs, extra, args.results_dir)
-    if args.throughput:
+    if args.throughput or args.throughput_only:
         table, extra = throughput()
         write_results(
             f"{BENCHMARK}-throughput",
