@@ -127,32 +127,31 @@ def main() -> None:
     training = time.perf_counter() - STARTED[0]  # from the first update to the end
     env.close()
     learned = result.rows[-1]["env_steps"] - warmup
-    sac = SECONDS["SAC updates"]
-    steady_pieces: dict[str, float] = {}
-    if STEADY:  # the same pieces from the end of the second refit on
-        steady_wall = STARTED[0] + training - STEADY["t"]
-        steady_pieces = {k: v - STEADY["seconds"].get(k, 0.0) for k, v in SECONDS.items()}
-        steady_rest = steady_wall - sum(steady_pieces.values())
-        steady_pieces[REST] = steady_rest
-        steady_pieces["MBPO in all"] = steady_wall
     pieces = dict(SECONDS)
     pieces[REST] = training - sum(SECONDS.values())
     order = sorted(pieces, key=lambda k: -pieces[k]) + ["MBPO in all"]
     pieces["MBPO in all"] = training
+    steady_pieces: dict[str, float] = {}
+    if STEADY:  # the same pieces from the end of the second refit on
+        steady_pieces = {k: v - STEADY["seconds"].get(k, 0.0) for k, v in SECONDS.items()}
+        steady_pieces["MBPO in all"] = STARTED[0] + training - STEADY["t"]
+        steady_pieces[REST] = steady_pieces["MBPO in all"] - sum(
+            v for k, v in steady_pieces.items() if k != "MBPO in all"
+        )
 
-    def ratio_to_sac(name: str) -> float | None:
-        if not steady_pieces:
-            return None
-        return round(steady_pieces[name] / steady_pieces["SAC updates"], 2)
+    def to_sac(p: dict[str, float]) -> dict[str, float]:
+        """Each piece's time as a multiple of the SAC updates' (empty for no pieces)."""
+        return {k: round(v / p["SAC updates"], 2) for k, v in p.items()} if p else {}
 
+    x_sac, x_sac_steady = to_sac(pieces), to_sac(steady_pieces)
     rows = [
         [
             name,
             round(pieces[name], 1),
             round(pieces[name] / training, 3),
             round(1000 * pieces[name] / learned, 2),
-            round(pieces[name] / sac, 2),
-            ratio_to_sac(name),
+            x_sac[name],
+            x_sac_steady.get(name),
         ]
         for name in order
     ]
@@ -164,9 +163,9 @@ def main() -> None:
     print(f"{'piece':40} {'seconds':>9} {'share':>7} {'ms / env step':>14} {'x SAC':>6}")
     for name, sec, share, ms, x, _ in rows:
         print(f"{name:40} {sec:9.1f} {share:7.3f} {ms:14.2f} {x:6.2f}")
-    ratio = training / sac
+    ratio = training / SECONDS["SAC updates"]
     print(f"\nMBPO wall time / its SAC updates alone: {ratio:.2f} (goal <= 1.5)")
-    steady = ratio_to_sac("MBPO in all")
+    steady = x_sac_steady.get("MBPO in all")
     if steady is not None:
         steady_refits = CALLS["model refit"] - STEADY["calls"]["model refit"]
         print(
