@@ -48,13 +48,43 @@ def test_pets_learns_a_users_env_with_a_learned_reward():
     # random episode extrapolates), the next ones must find the goal.
     exp = PETSExperiment.preset("user_envs:PointReach-v0", seed=0)
     assert exp.agent == PETSConfig()
-    # PETS acts the same in training and evaluation episodes: the training returns are read.
+    # The training returns are read (no evaluation episodes, to keep the test short): they
+    # plan with the exploration bonus of a learned reward and must still reach the goal.
     runner = dataclasses.replace(
         exp.runner, episodes=5, warmup_steps=50, eval_episodes=0, progress=False
     )
     rows = run(dataclasses.replace(exp, runner=runner), save=False).rows
     assert all(np.isfinite(r["model_train_loss"]) for r in rows)
     assert max(r["train_return"] for r in rows[-2:]) > -20
+
+
+def test_exploration_bonus_only_in_training_episodes():
+    import jax
+    import jax.numpy as jnp
+
+    from mbrlax.envs.gym_adapter import make_env
+
+    exp = tiny()
+    spec = make_env("Pendulum-v1").spec
+    known = exp.make_agent(spec)
+    learned = dataclasses.replace(exp, agent=dataclasses.replace(exp.agent, learn_reward=True))
+    learned = learned.make_agent(spec)
+    assert known.exploration_bonus == 0.0 and learned.exploration_bonus == 1.0
+    forced = dataclasses.replace(exp, agent=dataclasses.replace(exp.agent, exploration_bonus=2.5))
+    forced = forced.make_agent(spec)
+    assert forced.exploration_bonus == 2.5
+    with pytest.raises(ValueError, match="exploration_bonus must be >= 0"):
+        PETSConfig(exploration_bonus=-1.0)
+    # Evaluation plans on the reward alone; training adds the members' disagreement, weighed
+    # by the rewards' spread in the data (none before the first refit: the same plan).
+    state = learned.init(jax.random.key(0))
+    obs, key = jnp.array([1.0, 0.0, 0.0]), jax.random.key(1)
+    same = [learned.act(state, obs, key)[0], learned.act_eval(state, obs, key)[0]]
+    np.testing.assert_array_equal(*same)
+    state = state._replace(reward_scale=jnp.float32(100.0))
+    train_plan, _, _ = learned.act(state, obs, key)
+    eval_plan, _, _ = learned.act_eval(state, obs, key)
+    assert not np.allclose(train_plan, eval_plan)
 
 
 @pytest.mark.slow

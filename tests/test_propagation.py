@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mbrlax.models.ensemble import EnsembleConfig, EnsembleParams, ProbabilisticEnsemble
-from mbrlax.models.propagation import Belief, elite_counts, particle_dynamics
+from mbrlax.models.propagation import Belief, disagreement, elite_counts, particle_dynamics
 
 CFG = EnsembleConfig(num_members=5, num_elites=3, hidden_sizes=(16, 16), probabilistic=False)
 D, A, H = 3, 2, 4
@@ -190,6 +190,58 @@ def test_ts1_samples_each_members_gaussian():
     belief, _, _ = jax.jit(step)(init_belief(jnp.zeros(3)), jnp.zeros(A), jax.random.key(5))
     np.testing.assert_allclose(belief.obs.mean(0), deltas[0], atol=0.015)
     np.testing.assert_allclose(belief.obs.var(0), var[0], rtol=0.1)
+
+
+def _bonus_step(model, params, mode, num_particles, weight):
+    init_belief, step = particle_dynamics(
+        model, params, mode=mode, num_particles=num_particles, reward_fn=lambda o, a, n: 1.0,
+        termination_fn=never, bonus_weight=weight,
+    )  # fmt: skip
+    return jax.jit(step)(init_belief(jnp.zeros(3)), jnp.zeros(A), jax.random.key(0))
+
+
+def test_disagreement_bonus_is_the_information_gain_of_the_members_spread():
+    # Elites 4, 0, 2 move obs by these deltas: their spread per dim, population variance.
+    deltas = (
+        jnp.zeros((5, 3))
+        .at[jnp.array([4, 0, 2])]
+        .set(jnp.array([[1.0, 0.0, 2.0], [0.5, 0.0, -1.0], [0.0, 0.0, 0.5]]))
+    )
+    spread = np.var(np.array([[1.0, 0.0, 2.0], [0.5, 0.0, -1.0], [0.0, 0.0, 0.5]]), axis=0)
+    model, params = _constant_members(deltas)
+    # Deterministic members: the spread is set against the data's (normalisers at identity).
+    want = 0.5 * np.sum(np.log1p(spread))
+    for particles in (3, 6):  # one or two particles per elite: the same spread
+        _, reward, _ = _bonus_step(model, params, "ts1", particles, 0.3)
+        np.testing.assert_allclose(reward, 1.0 + 0.3 * want, rtol=1e-5)
+    _, plain, _ = _bonus_step(model, params, "ts1", 3, None)
+    np.testing.assert_allclose(plain, 1.0, rtol=1e-6)
+    # One trajectory cannot disagree with itself.
+    _, reward, _ = _bonus_step(model, params, "expectation", 3, 0.3)
+    np.testing.assert_allclose(reward, 1.0, rtol=1e-6)
+    # Members that agree earn no bonus.
+    same, same_params = _constant_members(jnp.tile(jnp.array([[1.0, 0.0, 2.0]]), (5, 1)))
+    _, reward, _ = _bonus_step(same, same_params, "ts1", 3, 0.3)
+    np.testing.assert_allclose(reward, 1.0, rtol=1e-6)
+    # Probabilistic members: the spread of their means against their own predicted noise
+    # (the means stay apart before sampling, so the draw does not enter the bonus).
+    raw = jnp.full((5, 3), jnp.log(0.04))
+    model, params = _constant_members(deltas, probabilistic=True, raw_logvar=raw)
+    _, var = _predict(model, params, jnp.zeros(3), jnp.zeros(A))
+    want = 0.5 * np.sum(np.log1p(spread / np.asarray(var[0])))
+    _, reward, _ = _bonus_step(model, params, "ts1", 3, 0.3)
+    np.testing.assert_allclose(reward, 1.0 + 0.3 * want, rtol=1e-5)
+
+
+def test_disagreement_counts_only_alive_particles():
+    deltas = jnp.zeros((5, 3)).at[jnp.array([4, 0, 2]), 0].set(jnp.array([1.0, 0.5, 0.2]))
+    model, params = _constant_members(deltas)
+    pred = model.predict_members(
+        model.select_members(params, params.elite_idx), jnp.zeros((3, 3)), jnp.zeros((3, A))
+    )
+    gain = disagreement(model, params, pred, jnp.array([True, True, False]))
+    np.testing.assert_allclose(gain, 0.5 * np.log1p(np.var([1.0, 0.5])), rtol=1e-5)
+    assert float(disagreement(model, params, pred, jnp.array([True, False, False]))) == 0.0
 
 
 def test_bad_arguments_are_reported():

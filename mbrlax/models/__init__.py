@@ -29,7 +29,7 @@ from mbrlax.models.physics import (
     PhysicsModel,
     PhysicsParams,
 )
-from mbrlax.models.propagation import Belief, elite_counts, particle_dynamics
+from mbrlax.models.propagation import Belief, disagreement, elite_counts, particle_dynamics
 from mbrlax.models.semiparametric import SemiParametricModel, SemiParametricParams
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "SemiParametricModel",
     "SemiParametricParams",
     "TaskFn",
+    "disagreement",
     "elite_counts",
     "exact_neg_log_marginal_likelihood",
     "particle_dynamics",

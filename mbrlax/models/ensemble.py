@@ -416,6 +416,20 @@ class ProbabilisticEnsemble:
         """
         self.check_task_fns(reward_fn, termination_fn)
         pred = self.predict_members(params, obs, action, counts)
+        return self.sample_prediction(pred, obs, action, key, reward_fn, termination_fn)
+
+    def sample_prediction(
+        self,
+        pred: MemberPrediction,
+        obs: Float[Array, "N d"],
+        action: Float[Array, "N A"],
+        key: PRNGKeyArray,
+        reward_fn: TaskFn | None = None,
+        termination_fn: TaskFn | None = None,
+    ) -> tuple[Float[Array, "N d"], Float[Array, " N"], Bool[Array, " N"]]:
+        """:meth:`sample_members` from a prediction already made by :meth:`predict_members`
+        (for callers that also use the prediction itself, e.g. the members' disagreement)."""
+        self.check_task_fns(reward_fn, termination_fn)
         sample = pred.mean
         if self.config.probabilistic:
             sample = sample + jnp.sqrt(pred.var) * jax.random.normal(key, sample.shape)

@@ -8,6 +8,10 @@ return of the particles:
                                           reward_fn=task.reward, termination_fn=task.termination)
     action, pstate, info = planner.plan(pstate, step, init_belief(obs), key)
 
+With ``bonus_weight`` the step's reward also pays for the particles' disagreement on the next
+state (:func:`disagreement`), so a planner seeks where the ensemble has not seen data: the
+exploration bonus of PETS' training episodes.
+
 Inside ``step`` the ``S`` particle slots are grouped in ``K`` contiguous blocks, one per elite:
 elite ``k`` moves its own block with one matmul per layer, and the planner's ``vmap`` over
 candidates merges the candidate axis into those matmul rows.
@@ -22,7 +26,12 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from mbrlax.models.ensemble import EnsembleParams, ProbabilisticEnsemble, TaskFn
+from mbrlax.models.ensemble import (
+    EnsembleParams,
+    MemberPrediction,
+    ProbabilisticEnsemble,
+    TaskFn,
+)
 
 Mode = Literal["ts1", "tsinf", "expectation"]
 
@@ -46,6 +55,39 @@ def elite_counts(num_particles: int, num_elites: int) -> tuple[int, ...]:
     return tuple(base + (k < extra) for k in range(num_elites))
 
 
+def disagreement(
+    model: ProbabilisticEnsemble,
+    params: EnsembleParams,
+    pred: MemberPrediction,
+    alive: Bool[Array, " S"],
+) -> Float[Array, ""]:
+    """How much a step's particles disagree on the next state, in nats.
+
+    ``0.5 * sum_d log(1 + Var_s[mu_sd] / E_s[sigma2_sd])`` over the state dims ``d`` of the
+    predicted deltas (normalised by the data's spread), across the alive particles ``s``: the
+    information a Gaussian observation of the next state would give about which member is right
+    (the disagreement bonus of MAX, Shyam et al. 2019, and Plan2Explore, Sekar et al. 2020, set
+    against the members' own predicted noise). At the first step every particle starts from
+    the same state, so the spread of their means is the members' disagreement; later it also
+    holds how far the particles' states have drifted apart, a cheap stand-in that needs no
+    extra forward pass. A deterministic ensemble predicts no noise: its spread is set against
+    the data's (1 in normalised units). Zero for fewer than 2 alive particles.
+    """
+    d = model.obs_dim
+    std = params.output_norm.std[:d]
+    mean = pred.mean[:, :d] / std
+    w = alive.astype(mean.dtype)[:, None]
+    n = jnp.maximum(jnp.sum(w), 1.0)
+    centre = jnp.sum(w * mean, axis=0) / n
+    spread = jnp.sum(w * jnp.square(mean - centre), axis=0) / n
+    if model.config.probabilistic:
+        noise = jnp.sum(w * pred.var[:, :d] / jnp.square(std), axis=0) / n
+    else:
+        noise = jnp.ones_like(spread)
+    gain = 0.5 * jnp.sum(jnp.log1p(spread / jnp.maximum(noise, 1e-8)))
+    return jnp.where(jnp.sum(w) >= 2, gain, 0.0)
+
+
 def particle_dynamics(
     model: ProbabilisticEnsemble,
     params: EnsembleParams,
@@ -54,6 +96,7 @@ def particle_dynamics(
     num_particles: int,
     reward_fn: TaskFn | None = None,
     termination_fn: TaskFn | None = None,
+    bonus_weight: Float[Array, ""] | float | None = None,
 ) -> tuple[
     Callable[[Float[Array, " d"]], Belief],
     Callable[
@@ -105,11 +148,11 @@ def particle_dynamics(
     def move(obs: Float[Array, "S d"], action: Float[Array, " A"], key: PRNGKeyArray):
         if mode == "expectation":
             nxt, rew, done = model.expected_step(params, obs[0], action, reward_fn, termination_fn)
-            return nxt[None], rew[None], done[None]
+            return nxt[None], rew[None], done[None], None
         actions = jnp.broadcast_to(action, (slots, action.shape[-1]))
-        return model.sample_members(
-            elites, obs, actions, key, reward_fn, termination_fn, counts=counts
-        )
+        pred = model.predict_members(elites, obs, actions, counts)
+        nxt, rew, done = model.sample_prediction(pred, obs, actions, key, reward_fn, termination_fn)
+        return nxt, rew, done, pred
 
     def step(
         belief: Belief, action: Float[Array, " A"], key: PRNGKeyArray
@@ -119,12 +162,16 @@ def particle_dynamics(
             key_perm, key = jax.random.split(key)
             perm = jax.random.permutation(key_perm, slots)
             inv = jnp.argsort(perm)
-            nxt, rew, done = move(belief.obs[perm], action, key)
+            nxt, rew, done, pred = move(belief.obs[perm], action, key)
             nxt, rew, done = nxt[inv], rew[inv], done[inv]
+            alive_pred = belief.alive[perm]
         else:
-            nxt, rew, done = move(belief.obs, action, key)
+            nxt, rew, done, pred = move(belief.obs, action, key)
+            alive_pred = belief.alive
         alive = belief.alive
         reward = jnp.sum(jnp.where(alive, rew, 0.0)) / slots
+        if bonus_weight is not None and pred is not None:
+            reward = reward + bonus_weight * disagreement(model, params, pred, alive_pred)
         obs = jnp.where(alive[:, None], nxt, belief.obs)
         alive = alive & ~done
         return Belief(obs=obs, alive=alive), reward, ~jnp.any(alive)

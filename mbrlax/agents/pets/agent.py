@@ -45,6 +45,14 @@ class PETSConfig:
         learn_reward: learn the reward even when the env has a known reward function
             (always learned when it has none).
         learn_termination: learn termination even when the env has a known one.
+        exploration_bonus: in training episodes (never in evaluation ones), every imagined
+            step also earns this many of the data's reward standard deviations per nat of
+            the particles' disagreement on the next state
+            (:func:`~mbrlax.models.propagation.disagreement`), so the planner seeks states
+            the ensemble has not seen; the bonus fades as data fills them. ``None`` (default):
+            1.0 when the reward is learned (a reward seen only where random actions went
+            cannot point past them) and 0 when it is known. Needs ``"ts1"`` or ``"tsinf"``
+            with 2 or more particles.
     """
 
     model: EnsembleConfig = EnsembleConfig(num_members=5, num_elites=5, hidden_sizes=(64, 64, 64))
@@ -55,8 +63,15 @@ class PETSConfig:
     num_particles: int = 5
     learn_reward: bool = False
     learn_termination: bool = False
+    exploration_bonus: float | None = None
 
     def __post_init__(self):
+        if self.exploration_bonus is not None and not self.exploration_bonus >= 0:
+            raise ValueError(
+                f"exploration_bonus must be >= 0 (or None for the default), got "
+                f"{self.exploration_bonus}: it weighs a bonus for the ensemble's disagreement; "
+                "pass 0 to plan on the reward alone."
+            )
         if self.num_particles < 1:
             raise ValueError(
                 f"num_particles must be >= 1, got {self.num_particles}: each candidate action "
@@ -72,10 +87,12 @@ steps with 400-500 candidates). Over 1 s per action on 2 CPU cores."""
 
 
 class PETSState(NamedTuple):
-    """Agent state: the ensemble's parameters and the planner's warm start."""
+    """Agent state: the ensemble's parameters, the planner's warm start, and the standard
+    deviation of the rewards in the data at the last refit (the exploration bonus's unit)."""
 
     model_params: EnsembleParams
     planner_state: PlannerState
+    reward_scale: Float[Array, ""]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,6 +133,13 @@ class PETS:
         """The known termination the model uses, or None (then it learns one)."""
         return known_task_fns(self.task, False, self.config.learn_termination)[1]
 
+    @property
+    def exploration_bonus(self) -> float:
+        """The bonus weight training episodes plan with (see :class:`PETSConfig`)."""
+        if self.config.exploration_bonus is not None:
+            return float(self.config.exploration_bonus)
+        return 1.0 if self.reward_fn is None else 0.0
+
     @functools.cached_property
     def model(self) -> ProbabilisticEnsemble:
         return ensemble_for(self.config.model, self.spec, self.reward_fn, self.termination_fn)
@@ -126,12 +150,12 @@ class PETS:
         return self.config.planner.build(low, high)
 
     def init(self, key: PRNGKeyArray) -> PETSState:
-        return PETSState(self.model.init(key), self.planner.init())
+        return PETSState(self.model.init(key), self.planner.init(), jnp.zeros(()))
 
     def begin_episode(self, state: PETSState) -> PETSState:
         return state._replace(planner_state=self.planner.init())
 
-    def _step_fn(self, params: EnsembleParams):
+    def _step_fn(self, params: EnsembleParams, bonus_weight: Float[Array, ""] | None = None):
         return particle_dynamics(
             self.model,
             params,
@@ -139,21 +163,44 @@ class PETS:
             num_particles=self.config.num_particles,
             reward_fn=self.reward_fn,
             termination_fn=self.termination_fn,
+            bonus_weight=bonus_weight,
         )
+
+    def _plan(self, state: PETSState, obs, key, bonus_weight):
+        init_belief, step = self._step_fn(state.model_params, bonus_weight)
+        belief = init_belief(jnp.asarray(obs, jnp.float32))
+        action, pstate, info = self.planner.plan(state.planner_state, step, belief, key)
+        return action, state._replace(planner_state=pstate), info
 
     @functools.partial(jax.jit, static_argnums=0)
     def act(
         self, state: PETSState, obs: Float[Array, " obs_dim"], key: PRNGKeyArray
     ) -> tuple[Float[Array, " A"], PETSState, dict[str, Array]]:
-        """Plan from ``obs`` through the ensemble; returns ``(action [A], state, info)``."""
-        init_belief, step = self._step_fn(state.model_params)
-        belief = init_belief(jnp.asarray(obs, jnp.float32))
-        action, pstate, info = self.planner.plan(state.planner_state, step, belief, key)
-        return action, state._replace(planner_state=pstate), info
+        """Plan from ``obs`` through the ensemble, the exploration bonus included (training
+        episodes); returns ``(action [A], state, info)``."""
+        bonus = self.exploration_bonus
+        weight = None if bonus == 0 else bonus * state.reward_scale
+        return self._plan(state, obs, key, weight)
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def act_eval(
+        self, state: PETSState, obs: Float[Array, " obs_dim"], key: PRNGKeyArray
+    ) -> tuple[Float[Array, " A"], PETSState, dict[str, Array]]:
+        """Plan on the reward alone (evaluation episodes)."""
+        return self._plan(state, obs, key, None)
 
     def update(
         self, state: PETSState, buffer: ReplayBuffer, key: PRNGKeyArray
     ) -> tuple[PETSState, dict[str, Array]]:
-        """Refit the ensemble on everything in ``buffer``."""
+        """Refit the ensemble on everything in ``buffer`` and measure the rewards' spread."""
         params, metrics = self.model.fit(state.model_params, buffer.data, buffer.size, key)
-        return state._replace(model_params=params), metrics
+        return state._replace(model_params=params, reward_scale=_reward_std(buffer)), metrics
+
+
+@jax.jit
+def _reward_std(buffer: ReplayBuffer) -> Float[Array, ""]:
+    """Standard deviation of the rewards in the buffer's filled rows."""
+    filled = (jnp.arange(buffer.data.reward.shape[0]) < buffer.size).astype(jnp.float32)
+    n = jnp.maximum(jnp.sum(filled), 1.0)
+    mean = jnp.sum(filled * buffer.data.reward) / n
+    return jnp.sqrt(jnp.sum(filled * jnp.square(buffer.data.reward - mean)) / n)
