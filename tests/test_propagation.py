@@ -211,7 +211,9 @@ def test_disagreement_bonus_is_the_information_gain_of_the_members_spread():
     model, params = _constant_members(deltas)
     # Deterministic members: the spread is set against the data's (normalisers at identity).
     want = 0.5 * np.sum(np.log1p(spread))
-    for particles in (3, 6):  # one or two particles per elite: the same spread
+    # Every elite predicts from the first particle's state whatever the particles: one
+    # particle (elites 0 and 2 move none), one or two per elite give the same bonus.
+    for particles in (1, 3, 6):
         _, reward, _ = _bonus_step(model, params, "ts1", particles, 0.3)
         np.testing.assert_allclose(reward, 1.0 + 0.3 * want, rtol=1e-5)
     _, plain, _ = _bonus_step(model, params, "ts1", 3, None)

@@ -8,7 +8,7 @@ return of the particles:
                                           reward_fn=task.reward, termination_fn=task.termination)
     action, pstate, info = planner.plan(pstate, step, init_belief(obs), key)
 
-With ``bonus_weight`` the step's reward also pays for the particles' disagreement on the next
+With ``bonus_weight`` the step's reward also pays for the elites' disagreement on the next
 state (:func:`disagreement`), so a planner seeks where the ensemble has not seen data: the
 exploration bonus of PETS' training episodes.
 
@@ -24,6 +24,7 @@ from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from mbrlax.models.ensemble import (
@@ -61,17 +62,15 @@ def disagreement(
     pred: MemberPrediction,
     alive: Bool[Array, " S"],
 ) -> Float[Array, ""]:
-    """How much a step's particles disagree on the next state, in nats.
+    """How much predictions of the next state disagree, in nats.
 
     ``0.5 * sum_d log(1 + Var_s[mu_sd] / E_s[sigma2_sd])`` over the state dims ``d`` of the
-    predicted deltas (normalised by the data's spread), across the alive particles ``s``: the
-    information a Gaussian observation of the next state would give about which member is right
-    (the disagreement bonus of MAX, Shyam et al. 2019, and Plan2Explore, Sekar et al. 2020, set
-    against the members' own predicted noise). At the first step every particle starts from
-    the same state, so the spread of their means is the members' disagreement; later it also
-    holds how far the particles' states have drifted apart, a cheap stand-in that needs no
-    extra forward pass. A deterministic ensemble predicts no noise: its spread is set against
-    the data's (1 in normalised units). Zero for fewer than 2 alive particles.
+    predicted deltas (normalised by the data's spread), across the alive rows ``s``. For the
+    members' predictions at one state this is the information a Gaussian observation of the
+    next state would give about which member is right (the disagreement bonus of MAX, Shyam et
+    al. 2019, and Plan2Explore, Sekar et al. 2020, set against the members' own predicted
+    noise). A deterministic ensemble predicts no noise: its spread is set against the data's
+    (1 in normalised units). Zero for fewer than 2 alive rows.
     """
     d = model.obs_dim
     std = params.output_norm.std[:d]
@@ -124,6 +123,12 @@ def particle_dynamics(
         ``step(belief, action [A], key) -> (belief, reward [], terminated [])`` where
         ``reward = sum_i alive_before_i * r_i / num_particles`` (a terminated particle earns
         nothing further and stays where it ended) and ``terminated`` = no particle alive.
+        With ``bonus_weight`` (reward units per nat; may be traced), ``reward`` adds
+        ``bonus_weight *`` the :func:`disagreement` of every elite's prediction from the state
+        of the first alive particle (one extra row per elite and step). Not the spread of the
+        particles themselves: that also grows where the dynamics are chaotic however well they
+        are known, and that bonus made PETS spin the cart-pole's pole. 0 in ``"expectation"``
+        mode.
 
     Raises:
         ValueError: an unknown mode, ``num_particles < 1``, or neither a known function nor a
@@ -145,33 +150,49 @@ def particle_dynamics(
             obs=jnp.broadcast_to(obs, (slots, obs.shape[-1])), alive=jnp.ones(slots, bool)
         )
 
-    def move(obs: Float[Array, "S d"], action: Float[Array, " A"], key: PRNGKeyArray):
+    # With a bonus every elite also predicts from one reference state: block k of the rows
+    # holds elite k's particles, then the reference (row S of [particles; reference]).
+    starts = np.cumsum((0,) + counts[:-1])
+    rows = np.concatenate([np.r_[s : s + c, slots] for s, c in zip(starts, counts, strict=True)])
+    ref_rows = np.cumsum(np.asarray(counts) + 1) - 1
+    particle_rows = np.setdiff1d(np.arange(rows.size), ref_rows)
+
+    def move(obs: Float[Array, "S d"], action: Float[Array, " A"], key: PRNGKeyArray, ref=None):
         if mode == "expectation":
             nxt, rew, done = model.expected_step(params, obs[0], action, reward_fn, termination_fn)
             return nxt[None], rew[None], done[None], None
         actions = jnp.broadcast_to(action, (slots, action.shape[-1]))
-        pred = model.predict_members(elites, obs, actions, counts)
+        if ref is None:
+            pred = model.predict_members(elites, obs, actions, counts)
+            ref_pred = None
+        else:
+            both = jnp.concatenate([obs, ref[None]])[rows]
+            acts = jnp.broadcast_to(action, (rows.size, action.shape[-1]))
+            full = model.predict_members(elites, both, acts, tuple(c + 1 for c in counts))
+            pred = jax.tree.map(lambda a: a[particle_rows], full)
+            ref_pred = jax.tree.map(lambda a: a[ref_rows], full)
         nxt, rew, done = model.sample_prediction(pred, obs, actions, key, reward_fn, termination_fn)
-        return nxt, rew, done, pred
+        return nxt, rew, done, ref_pred
 
     def step(
         belief: Belief, action: Float[Array, " A"], key: PRNGKeyArray
     ) -> tuple[Belief, Float[Array, ""], Bool[Array, ""]]:
         action = jnp.reshape(jnp.asarray(action, jnp.float32), (model.action_dim,))
+        ref = None if bonus_weight is None else belief.obs[jnp.argmax(belief.alive)]
         if mode == "tsinf":
             key_perm, key = jax.random.split(key)
             perm = jax.random.permutation(key_perm, slots)
             inv = jnp.argsort(perm)
-            nxt, rew, done, pred = move(belief.obs[perm], action, key)
+            nxt, rew, done, ref_pred = move(belief.obs[perm], action, key, ref)
             nxt, rew, done = nxt[inv], rew[inv], done[inv]
-            alive_pred = belief.alive[perm]
         else:
-            nxt, rew, done, pred = move(belief.obs, action, key)
-            alive_pred = belief.alive
+            nxt, rew, done, ref_pred = move(belief.obs, action, key, ref)
         alive = belief.alive
         reward = jnp.sum(jnp.where(alive, rew, 0.0)) / slots
-        if bonus_weight is not None and pred is not None:
-            reward = reward + bonus_weight * disagreement(model, params, pred, alive_pred)
+        if ref_pred is not None:
+            members = jnp.ones(len(counts), bool)
+            gain = disagreement(model, params, ref_pred, members)
+            reward = reward + bonus_weight * jnp.where(jnp.any(alive), gain, 0.0)
         obs = jnp.where(alive[:, None], nxt, belief.obs)
         alive = alive & ~done
         return Belief(obs=obs, alive=alive), reward, ~jnp.any(alive)
