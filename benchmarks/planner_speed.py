@@ -2,12 +2,15 @@
 
 Reference workload: mbrl-lib's PETS cart-pole default (ensemble of 7, 4 hidden layers of 200
 SiLU units, population 350, 20 particles, horizon 15, 5 CEM iterations, obs 4 + act 1). Also a
-small Pendulum-sized workload (the Pendulum-v1 preset). The float32 matmul peak is measured in
-the same process, so the ratio is meaningful on a shared, noisy machine. The table ends with
-the ceiling of the same forward passes written by hand without any planner, which shows how
-much of the gap to the peak is the planner's and how much the matmul shapes' and SiLU's.
-Every time is the best of ``--repeats`` calls, the least disturbed one on a shared machine,
-for the peak, the planner and the ceiling alike; the median ms per action is printed beside it.
+small Pendulum-sized workload (the Pendulum-v1 preset), as in evaluation episodes and as in
+training episodes with a learned reward, which also pay for the elites' disagreement (every
+elite predicts from one extra state per step: 5 more rows beside the 5 particles). The float32
+matmul peak is measured in the same process, so the ratio is meaningful on a shared, noisy
+machine. The table ends with the ceiling of the same forward passes written by hand without any
+planner, which shows how much of the gap to the peak is the planner's and how much the matmul
+shapes' and SiLU's. Every time is the best of ``--repeats`` calls, the least disturbed one on a
+shared machine, for the peak, the planner and the ceiling alike; the median ms per action is
+printed beside it.
 
 The table goes to ``benchmarks/results/planner_speed.json`` (tables ``speed`` and
 ``ceiling``); ``--json`` only prints.
@@ -55,6 +58,12 @@ REFERENCE = Workload(
     ),
 )
 PENDULUM_WORKLOAD = Workload("pendulum preset", 3, 1, PENDULUM[0])
+EXPLORING_WORKLOAD = Workload(
+    "pendulum preset, training step with the exploration bonus",
+    3,
+    1,
+    dataclasses.replace(PENDULUM[0], exploration_bonus=1.0),
+)
 
 
 def matmul_peak_gflops(n: int = 2048, repeats: int = 10) -> float:
@@ -77,6 +86,8 @@ def mlp_flops_per_action(w: Workload) -> float:
     sizes = (w.obs_dim + w.action_dim, *cfg.model.hidden_sizes, out)
     per_row = sum(2 * a * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
     particles = 1 if cfg.propagation == "expectation" else cfg.num_particles
+    if cfg.exploration_bonus and cfg.propagation != "expectation":
+        particles += cfg.model.num_elites  # every elite's prediction at the reference state
     p = cfg.planner
     rows = p.population * particles * p.horizon * p.iterations
     return per_row * rows
@@ -149,16 +160,18 @@ def measure(w: Workload, repeats: int = 5) -> dict[str, float]:
         note="benchmark",
     )
     agent = PETS(w.config, spec, task)
+    # Evaluation episodes plan on the reward alone; training ones add the exploration bonus.
+    act = agent.act if agent.exploration_bonus > 0 else agent.act_eval
     state = agent.init(jax.random.key(0))
     obs = jnp.zeros(w.obs_dim)
     t = time.perf_counter()
-    action, state, _ = agent.act(state, obs, jax.random.key(1))
+    action, state, _ = act(state, obs, jax.random.key(1))
     action.block_until_ready()
     compile_s = time.perf_counter() - t
     times = []
     for i in range(repeats):  # the best call is the least disturbed on a shared machine
         t = time.perf_counter()
-        action, state, _ = agent.act(state, obs, jax.random.key(2 + i))
+        action, state, _ = act(state, obs, jax.random.key(2 + i))
         action.block_until_ready()
         times.append(time.perf_counter() - t)
     seconds = min(times)
@@ -185,6 +198,7 @@ def main() -> None:
         print(json.dumps({**ref, "peak_gflops": peak, "fraction_of_peak": ref["gflops"] / peak}))
         return
     small = measure(PENDULUM_WORKLOAD, args.repeats)
+    exploring = measure(EXPLORING_WORKLOAD, args.repeats)
     print(f"device: {jax.devices()[0].device_kind}, float32 matmul peak {peak:.1f} GFLOP/s")
     header = (
         f"{'workload':38s} {'ms/action':>10s} {'median':>7s} {'GFLOP/act':>10s} {'GFLOP/s':>8s} "
@@ -192,7 +206,8 @@ def main() -> None:
     )
     print(header)
     speed = []
-    for name, r in ((REFERENCE.name, ref), (PENDULUM_WORKLOAD.name, small)):
+    plain = ((REFERENCE.name, ref), (PENDULUM_WORKLOAD.name, small))
+    for name, r in (*plain, (EXPLORING_WORKLOAD.name, exploring)):
         print(
             f"{name:38s} {r['ms_per_action']:10.1f} {r['ms_per_action_median']:7.1f} "
             f"{r['gflop_per_action']:10.2f} "
