@@ -161,7 +161,7 @@ def measure(w: Workload, repeats: int = 5) -> dict[str, float]:
     )
     agent = PETS(w.config, spec, task)
     # Evaluation episodes plan on the reward alone; training ones add the exploration bonus.
-    act = agent.act if agent.exploration_bonus > 0 else agent.act_eval
+    act = agent.act if agent.config.exploration_bonus > 0 else agent.act_eval
     state = agent.init(jax.random.key(0))
     obs = jnp.zeros(w.obs_dim)
     t = time.perf_counter()

@@ -48,8 +48,7 @@ def test_pets_learns_a_users_env_with_a_learned_reward():
     # random episode extrapolates), the next ones must find the goal.
     exp = PETSExperiment.preset("user_envs:PointReach-v0", seed=0)
     assert exp.agent == PETSConfig()
-    # The training returns are read (no evaluation episodes, to keep the test short): they
-    # plan with the exploration bonus of a learned reward and must still reach the goal.
+    # PETS acts the same in training and evaluation episodes: the training returns are read.
     runner = dataclasses.replace(
         exp.runner, episodes=5, warmup_steps=50, eval_episodes=0, progress=False
     )
@@ -66,13 +65,9 @@ def test_exploration_bonus_only_in_training_episodes():
 
     exp = tiny()
     spec = make_env("Pendulum-v1").spec
-    known = exp.make_agent(spec)
-    learned = dataclasses.replace(exp, agent=dataclasses.replace(exp.agent, learn_reward=True))
-    learned = learned.make_agent(spec)
-    assert known.exploration_bonus == 0.0 and learned.exploration_bonus == 1.0
-    forced = dataclasses.replace(exp, agent=dataclasses.replace(exp.agent, exploration_bonus=2.5))
-    forced = forced.make_agent(spec)
-    assert forced.exploration_bonus == 2.5
+    assert exp.agent.exploration_bonus == 0.0  # off by default
+    agent = dataclasses.replace(exp.agent, learn_reward=True, exploration_bonus=2.5)
+    learned = dataclasses.replace(exp, agent=agent).make_agent(spec)
     with pytest.raises(ValueError, match="exploration_bonus must be >= 0"):
         PETSConfig(exploration_bonus=-1.0)
     # Evaluation plans on the reward alone; training adds the members' disagreement, weighed
@@ -85,6 +80,10 @@ def test_exploration_bonus_only_in_training_episodes():
     train_plan, _, _ = learned.act(state, obs, key)
     eval_plan, _, _ = learned.act_eval(state, obs, key)
     assert not np.allclose(train_plan, eval_plan)
+    # Without a bonus (the default) training and evaluation plan alike.
+    plain = exp.make_agent(spec)
+    state = plain.init(jax.random.key(0))._replace(reward_scale=jnp.float32(100.0))
+    np.testing.assert_array_equal(plain.act(state, obs, key)[0], plain.act_eval(state, obs, key)[0])
 
 
 @pytest.mark.slow

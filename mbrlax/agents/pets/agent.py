@@ -47,12 +47,13 @@ class PETSConfig:
         learn_termination: learn termination even when the env has a known one.
         exploration_bonus: in training episodes (never in evaluation ones), every imagined
             step also earns this many of the data's reward standard deviations per nat of
-            the particles' disagreement on the next state
-            (:func:`~mbrlax.models.propagation.disagreement`), so the planner seeks states
-            the ensemble has not seen; the bonus fades as data fills them. ``None`` (default):
-            1.0 when the reward is learned (a reward seen only where random actions went
-            cannot point past them) and 0 when it is known. Needs ``"ts1"`` or ``"tsinf"``
-            with 2 or more particles.
+            the elites' disagreement on the next state at one particle's state
+            (:func:`~mbrlax.models.propagation.particle_dynamics`), so the planner seeks
+            states the ensemble has not seen; the bonus fades as data fills them. 0 (default)
+            plans on the reward alone. Off by default because it has not yet made a localised
+            learned reward learnable: on the cart-pole swing-up it drove the cart to far,
+            unseen positions (README, the learned-reward benchmark). Needs ``"ts1"`` or
+            ``"tsinf"``.
     """
 
     model: EnsembleConfig = EnsembleConfig(num_members=5, num_elites=5, hidden_sizes=(64, 64, 64))
@@ -63,12 +64,12 @@ class PETSConfig:
     num_particles: int = 5
     learn_reward: bool = False
     learn_termination: bool = False
-    exploration_bonus: float | None = None
+    exploration_bonus: float = 0.0
 
     def __post_init__(self):
-        if self.exploration_bonus is not None and not self.exploration_bonus >= 0:
+        if not self.exploration_bonus >= 0:
             raise ValueError(
-                f"exploration_bonus must be >= 0 (or None for the default), got "
+                f"exploration_bonus must be >= 0, got "
                 f"{self.exploration_bonus}: it weighs a bonus for the ensemble's disagreement; "
                 "pass 0 to plan on the reward alone."
             )
@@ -133,13 +134,6 @@ class PETS:
         """The known termination the model uses, or None (then it learns one)."""
         return known_task_fns(self.task, False, self.config.learn_termination)[1]
 
-    @property
-    def exploration_bonus(self) -> float:
-        """The bonus weight training episodes plan with (see :class:`PETSConfig`)."""
-        if self.config.exploration_bonus is not None:
-            return float(self.config.exploration_bonus)
-        return 1.0 if self.reward_fn is None else 0.0
-
     @functools.cached_property
     def model(self) -> ProbabilisticEnsemble:
         return ensemble_for(self.config.model, self.spec, self.reward_fn, self.termination_fn)
@@ -178,7 +172,7 @@ class PETS:
     ) -> tuple[Float[Array, " A"], PETSState, dict[str, Array]]:
         """Plan from ``obs`` through the ensemble, the exploration bonus included (training
         episodes); returns ``(action [A], state, info)``."""
-        bonus = self.exploration_bonus
+        bonus = self.config.exploration_bonus
         weight = None if bonus == 0 else bonus * state.reward_scale
         return self._plan(state, obs, key, weight)
 
