@@ -68,8 +68,9 @@ def test_exploration_bonus_only_in_training_episodes():
     assert exp.agent.exploration_bonus == 0.0  # off by default
     agent = dataclasses.replace(exp.agent, learn_reward=True, exploration_bonus=2.5)
     learned = dataclasses.replace(exp, agent=agent).make_agent(spec)
-    with pytest.raises(ValueError, match="exploration_bonus must be >= 0"):
-        PETSConfig(exploration_bonus=-1.0)
+    for bad in (-1.0, float("nan"), None):
+        with pytest.raises(ValueError, match="exploration_bonus must be >= 0"):
+            PETSConfig(exploration_bonus=bad)
     # Evaluation plans on the reward alone; training adds the members' disagreement, weighed
     # by the rewards' spread in the data (none before the first refit: the same plan).
     state = learned.init(jax.random.key(0))

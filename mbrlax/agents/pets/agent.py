@@ -67,7 +67,8 @@ class PETSConfig:
     exploration_bonus: float = 0.0
 
     def __post_init__(self):
-        if not self.exploration_bonus >= 0:
+        bonus = self.exploration_bonus
+        if isinstance(bonus, bool) or not isinstance(bonus, int | float) or not bonus >= 0:
             raise ValueError(
                 f"exploration_bonus must be >= 0, got "
                 f"{self.exploration_bonus}: it weighs a bonus for the ensemble's disagreement; "
