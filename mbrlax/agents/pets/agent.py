@@ -18,6 +18,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from mbrlax.agents.base import ensemble_for, known_task_fns
 from mbrlax.data.buffer import ReplayBuffer
+from mbrlax.data.normalizer import Normalizer
 from mbrlax.envs.spec import EnvSpec
 from mbrlax.envs.tasks import TaskFunctions, check_task
 from mbrlax.models.ensemble import EnsembleConfig, EnsembleParams, ProbabilisticEnsemble, TaskFn
@@ -195,7 +196,5 @@ class PETS:
 @jax.jit
 def _reward_std(buffer: ReplayBuffer) -> Float[Array, ""]:
     """Standard deviation of the rewards in the buffer's filled rows."""
-    filled = (jnp.arange(buffer.data.reward.shape[0]) < buffer.size).astype(jnp.float32)
-    n = jnp.maximum(jnp.sum(filled), 1.0)
-    mean = jnp.sum(filled * buffer.data.reward) / n
-    return jnp.sqrt(jnp.sum(filled * jnp.square(buffer.data.reward - mean)) / n)
+    filled = jnp.arange(buffer.data.reward.shape[0]) < buffer.size
+    return jnp.sqrt(Normalizer.create(()).update(buffer.data.reward, filled).var)
