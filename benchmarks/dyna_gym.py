@@ -1,7 +1,7 @@
 """Tabular agents on Gymnasium's toy-text envs, through the runner (``mbrlax train dyna-q``).
 
 For FrozenLake-v1 (slippery, 4 x 4), CliffWalking-v1 and Taxi-v4, three agents from each env's
-preset (``mbrlax.agents.dyna_presets``): Q-learning (``planning_steps = 0``), Dyna-Q with the
+preset (``mbrlax.agents.dyna.presets``): Q-learning (``planning_steps = 0``), Dyna-Q with the
 preset's ``n`` and model, and prioritized sweeping with the same ``n``, model and step size.
 Each is run for 3 seeds, with a greedy evaluation every ``eval_every`` episodes. Prints, per
 (env, agent): the final greedy return (mean over seeds), the first episode whose evaluation

@@ -24,7 +24,7 @@ import jax
 import numpy as np
 
 from mbrlax.agents.mpc import mpc_rollout
-from mbrlax.agents.mpc_presets import mpc_preset
+from mbrlax.agents.mpc.presets import mpc_preset
 from mbrlax.bench import Table, add_results_argument, write_results
 from mbrlax.envs import make_jax_env
 from mbrlax.planners import SampledMCTS

@@ -23,18 +23,8 @@ import numpy as np
 import tyro
 
 COMMANDS = ("train", "resume", "eval", "plot", "compare", "sweep", "draw", "diagnose")
-ALGOS = ("pets", "mpc", "dyna-q", "sac", "mbpo", "alphazero", "muzero", "pilco")
-USAGE = """usage: mbrlax {train,resume,eval,plot,compare,sweep,draw,diagnose} ...
-
-  mbrlax train pets --env Pendulum-v1 --seed 0 --episodes 10 --run-dir DIR [--overwrite]
-  mbrlax train mpc --env mbrlax/CartpoleSwingup-v0 agent.planner:ilqr   (known model)
-  mbrlax train dyna-q --env FrozenLake-v1 [agent:prioritized-sweeping]   (tabular)
-  mbrlax train sac --env Hopper-v5 [--total-steps 100000]   (model-free baseline)
-  mbrlax train mbpo --env InvertedPendulum-v5   (SAC on model rollouts)
-  mbrlax train alphazero --env CartPole-v1   (MCTS + policy-value network, known model)
-  mbrlax train muzero --env CartPole-v1   (MCTS through a learned latent model)
-  mbrlax train pilco --env mbrlax/PendulumSwingup-v0   (policy search through a GP model)
-  mbrlax resume DIR                  (or: mbrlax train pets --resume DIR)
+USAGE_HEAD = "usage: mbrlax {train,resume,eval,plot,compare,sweep,draw,diagnose} ..."
+USAGE_TAIL = """  mbrlax resume DIR                  (or: mbrlax train pets --resume DIR)
   mbrlax eval DIR [--episodes 5]
   mbrlax diagnose DIR [--start 100 --horizon 350]   (a PETS / MBPO model against the truth)
   mbrlax plot DIR [DIR ...] [--out curves.png]
@@ -44,10 +34,24 @@ USAGE = """usage: mbrlax {train,resume,eval,plot,compare,sweep,draw,diagnose} ..
   mbrlax draw --env mbrlax/BicycleTrack-v0 --out plan.png [agent.planner:mppi --fan-at 12]
 
 A DIR given to plot or compare is a run directory or a folder holding run directories
-(searched recursively); runs are grouped by algorithm and env, seeds aggregated.
+(searched recursively); runs are grouped by algorithm and env, seeds aggregated."""
 
-Run `mbrlax train pets --help` (or `mpc`, `dyna-q`, `sac`, `mbpo`, `alphazero`,
-`muzero`, `pilco`) for every option."""
+
+def algos() -> tuple[str, ...]:
+    """The agents ``mbrlax train`` knows (:mod:`mbrlax.agents.registry`)."""
+    from mbrlax.agents.registry import AGENTS
+
+    return tuple(AGENTS)
+
+
+def usage() -> str:
+    """``mbrlax --help``: a line per command, and one per agent of the registry."""
+    from mbrlax.agents.registry import AGENTS
+
+    names = list(AGENTS)
+    train = [f"  {entry.usage}" for entry in AGENTS.values()]
+    more = f"Run `mbrlax train {names[0]} --help` (or {', '.join(f'`{n}`' for n in names[1:])})"
+    return "\n".join([USAGE_HEAD, "", *train, USAGE_TAIL, "", more + " for every option."])
 
 
 class CLIError(SystemExit):
@@ -137,7 +141,7 @@ def _print_result(result) -> None:
 def train_command(args: Sequence[str]) -> None:
     from mbrlax.experiment import EXPERIMENTS, run
 
-    algo = _choose(args[0] if args else None, ALGOS, "algorithm")
+    algo = _choose(args[0] if args else None, algos(), "algorithm")
     experiment = EXPERIMENTS[algo]
     args = list(args[1:])
     resume_dir = _pop_flag(args, "--resume", takes_value=True)
@@ -471,7 +475,8 @@ def sweep_command(args: Sequence[str]) -> None:
         split = args.index("--")
         args, train_args = args[:split], args[split + 1 :]
     a = tyro.cli(SweepArgs, args=args, prog="mbrlax sweep")
-    algos = tuple(_choose(algo, ALGOS, "algorithm") for algo in a.algos)
+    names = algos()
+    chosen = tuple(_choose(algo, names, "algorithm") for algo in a.algos)
     try:
         thresholds = parse_thresholds(a.threshold)
     except ValueError as e:
@@ -483,7 +488,7 @@ def sweep_command(args: Sequence[str]) -> None:
             if key in options:
                 raise SweepError(f"--option {key.strip('-:')} is given twice; give it once.")
             options[key] = values
-        config = SweepConfig(a.envs, a.seeds, a.out, algos, options, tuple(train_args))
+        config = SweepConfig(a.envs, a.seeds, a.out, chosen, options, tuple(train_args))
         result = run_sweep(
             config,
             backend=a.backend,
@@ -513,7 +518,7 @@ def draw_command(args: Sequence[str]) -> None:
     import jax
 
     from mbrlax.agents.mpc import MPCConfig, mpc_rollout
-    from mbrlax.agents.mpc_presets import mpc_preset
+    from mbrlax.agents.mpc.presets import mpc_preset
     from mbrlax.envs import list_jax_envs, make_jax_env
     from mbrlax.planner_plots import mppi_decision_at, plot_mppi_fan, plot_predicted_vs_realised
     from mbrlax.planners import MPPI
@@ -574,7 +579,7 @@ def draw_command(args: Sequence[str]) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE)
+        print(usage())
         return
     command = _choose(argv[0], COMMANDS, "command")
     from mbrlax.errors import EnvError, TrainingError

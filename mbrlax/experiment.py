@@ -1,13 +1,21 @@
-"""One training run from a typed config: make the envs and the agent, hand them to the runner."""
+"""One training run from a typed config: make the envs and the agent, hand them to the runner.
+
+There is one experiment type, :class:`Experiment`; each agent of the registry gets its own
+subclass (``EXPERIMENTS["pets"]``, also importable as ``PETSExperiment``), made from the
+agent's :class:`~mbrlax.agents.base.AgentEntry`, whose ``agent`` field has the agent's config
+type so that the CLI (tyro) offers its options.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
+import textwrap
 import time
 import typing
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -16,24 +24,8 @@ import numpy as np
 import tyro
 from jaxtyping import PRNGKeyArray
 
-from mbrlax.agents.alphazero import AlphaZero, AlphaZeroConfig
-from mbrlax.agents.alphazero.presets import alphazero_preset
-from mbrlax.agents.base import eval_act
-from mbrlax.agents.dyna import DynaQ, PrioritizedSweeping
-from mbrlax.agents.dyna_agent import DynaAgent
-from mbrlax.agents.dyna_presets import DYNA_RUNNER, dyna_preset
-from mbrlax.agents.mbpo import MBPO, MBPOConfig
-from mbrlax.agents.mbpo.presets import mbpo_preset
-from mbrlax.agents.mpc import KnownModelMPC, MPCConfig
-from mbrlax.agents.mpc_presets import mpc_preset
-from mbrlax.agents.muzero import MuZero, MuZeroConfig
-from mbrlax.agents.muzero.presets import muzero_preset
-from mbrlax.agents.pets import PETS, PETSConfig
-from mbrlax.agents.pets.presets import pets_preset
-from mbrlax.agents.pilco import PILCO, PILCOConfig
-from mbrlax.agents.pilco.presets import pilco_preset
-from mbrlax.agents.sac import SAC, SACConfig
-from mbrlax.agents.sac.presets import sac_preset
+from mbrlax.agents.base import AgentContext, AgentEntry, eval_act
+from mbrlax.agents.registry import AGENTS
 from mbrlax.compiled import check_compilable, compiled_runs
 from mbrlax.envs import get_task, list_jax_envs, make_env, make_jax_env
 from mbrlax.logger import (
@@ -68,485 +60,183 @@ def default_run_dir(algo: str, env: str, seed: int) -> Path:
     return Path("runs") / f"{algo}-{env.replace('/', '_')}-seed{seed}-{stamp}"
 
 
-@dataclasses.dataclass(frozen=True)
-class PETSExperiment:
-    """Train PETS on one env.
+class Experiment:
+    """One run of one agent on one env: the base of each agent's experiment type (see
+    :func:`experiment_type`), a frozen dataclass with these fields:
 
     Attributes:
-        env: a Gymnasium id (e.g. Pendulum-v1) or an mbrlax JAX-native id
-            (mbrlax/Pendulum-v0, mbrlax/CartpoleSwingup-v0).
+        env: the env's id.
+        model: (agents that plan through a known model) the JAX-native env planned through.
         seed: the one seed of the run; same seed, same numbers.
         run_dir: where config, metrics.csv, TensorBoard events and plots go
-            (default: runs/pets-<env>-seed<seed>-<time>).
-        agent: PETS hyper-parameters (defaults come from the env's preset).
-        runner: episodes, warm-up, evaluation.
+            (default: runs/<algo>-<env>-seed<seed>-<time>).
+        agent: the agent's hyper-parameters, of its config type.
+        runner: run length, warm-up, evaluation, checkpoints.
+        runs: (agents that learn in the compiled loop) independent runs as one computation.
     """
 
-    env: str = "Pendulum-v1"
-    seed: int = 0
-    run_dir: Path | None = None
-    agent: PETSConfig = PETSConfig()
-    runner: Annotated[RunnerConfig, tyro.conf.OmitArgPrefixes] = RunnerConfig()
+    env: str
+    seed: int
+    run_dir: Path | None
+    agent: Any
+    runner: RunnerConfig
 
-    algo: typing.ClassVar[str] = "pets"
+    entry: ClassVar[AgentEntry]
+    algo: ClassVar[str]
 
     @classmethod
-    def preset(cls, env: str, **kwargs: Any) -> PETSExperiment:
-        """The defaults for ``env`` (see ``mbrlax.agents.pets.presets``)."""
-        agent, runner = pets_preset(env)
-        return cls(env=env, agent=agent, runner=runner, **kwargs)
+    def preset(cls, env: str, **kwargs: Any) -> Experiment:
+        """The defaults for ``env`` (the agent's preset for it, or its general defaults);
+        ``kwargs`` override any field, ``agent`` and ``runner`` included."""
+        preset = cls.entry.preset(env)
+        fields = {"env": env, "agent": preset.agent, "runner": preset.runner}
+        if cls.entry.known_model:
+            fields["model"] = preset.model
+        return cls(**{**fields, **kwargs})
 
     def default_run_dir(self) -> Path:
         return default_run_dir(self.algo, self.env, self.seed)
 
     def check(self) -> None:
-        """Nothing to check before the env is made (the agent checks the env's spec)."""
-
-    def make_agent(self, spec) -> PETS:
-        return PETS(self.agent, spec, get_task(self.env))
-
-    def final_model(self, state: Any) -> Any:
-        """What ``final_model.eqx`` keeps of the agent's state: the learned dynamics."""
-        return state.model_params
-
-    def with_final_model(self, state: Any, model: Any) -> Any:
-        return state._replace(model_params=model)
-
-
-@dataclasses.dataclass(frozen=True)
-class MPCExperiment:
-    """Act with model predictive control through a known model (no learning).
-
-    Attributes:
-        env: the env acted in: an mbrlax JAX-native id (mbrlax/Pendulum-v0, ...), or a
-            Gymnasium id whose dynamics a JAX env models (Pendulum-v1 with --model
-            mbrlax/Pendulum-v0).
-        model: the JAX-native env planned through (default: env itself, which must then be
-            JAX-native).
-        seed: the one seed of the run; same seed, same numbers.
-        run_dir: where config, metrics.csv and plots go
-            (default: runs/mpc-<env>-seed<seed>-<time>).
-        agent: the planner (defaults come from the env's preset).
-        runner: episodes and evaluation (no warm-up: the model is known).
-    """
-
-    env: str = "mbrlax/Pendulum-v0"
-    model: str | None = None
-    seed: int = 0
-    run_dir: Path | None = None
-    agent: MPCConfig = MPCConfig()
-    runner: Annotated[RunnerConfig, tyro.conf.OmitArgPrefixes] = RunnerConfig(
-        episodes=3, warmup_steps=0, eval_episodes=0
-    )
-
-    algo: typing.ClassVar[str] = "mpc"
-
-    @classmethod
-    def preset(cls, env: str, **kwargs: Any) -> MPCExperiment:
-        """The defaults for ``env`` (see ``mbrlax.agents.mpc_presets``)."""
-        agent, runner, model = mpc_preset(env)
-        return cls(env=env, model=model, agent=agent, runner=runner, **kwargs)
-
-    def default_run_dir(self) -> Path:
-        return default_run_dir(self.algo, self.env, self.seed)
-
-    def check(self) -> None:
-        """Raise ``ValueError`` saying what to do if the model cannot plan for the env (not a
-        JAX-native env, other observations or actions); before any run directory is made."""
-        _check_agent_for_env(self)
-
-    def make_agent(self, spec) -> KnownModelMPC:
-        if (self.model or self.env) not in list_jax_envs():
-            what = f"--model {self.model!r}" if self.model else f"the env {self.env!r}"
-            raise ValueError(
-                f"MPC plans through a JAX-native env, and {what} is not one; choose "
-                f"--model from {', '.join(list_jax_envs())}, or learn a model with "
-                "`mbrlax train pets`."
-            )
-        return KnownModelMPC(self.agent, spec, make_jax_env(self.model or self.env))
-
-    def final_model(self, state: Any) -> None:
-        """Nothing is learned, so there is no final model to keep."""
-        del state
-
-    def with_final_model(self, state: Any, model: Any) -> Any:
-        return state
-
-
-@dataclasses.dataclass(frozen=True)
-class DynaExperiment:
-    """Tabular Dyna-Q, Dyna-Q+ or prioritized sweeping on an env with discrete observations
-    and actions.
-
-    Attributes:
-        env: a Gymnasium id with Discrete observations (FrozenLake-v1, CliffWalking-v1,
-            Taxi-v4) or a JAX-native maze (mbrlax/DynaMaze-v0, mbrlax/BlockingMaze-v0,
-            mbrlax/ShortcutMaze-v0).
-        seed: the one seed of the run; same seed, same numbers.
-        run_dir: where config, metrics.csv and plots go
-            (default: runs/dyna-q-<env>-seed<seed>-<time>).
-        agent: the algorithm and its hyper-parameters (defaults come from the env's preset):
-            agent:dyna-q (planning-steps 0 is Q-learning, kappa > 0 Dyna-Q+) or
-            agent:prioritized-sweeping; --agent.model stochastic for a count-based model.
-        runner: episodes and evaluation; Dyna learns after every env step (refit-every 1).
-        runs: independent runs, seeds seed, seed+1, ...; more than one needs a JAX-native env
-            (the mazes) and trains them all as one vmapped, compiled computation, each run
-            written to run_dir/seed<k> exactly as the runner would have trained it.
-    """
-
-    env: str = "mbrlax/DynaMaze-v0"
-    seed: int = 0
-    run_dir: Path | None = None
-    agent: DynaQ | PrioritizedSweeping = DynaQ()
-    runner: Annotated[RunnerConfig, tyro.conf.OmitArgPrefixes] = DYNA_RUNNER
-    runs: int = 1
-
-    algo: typing.ClassVar[str] = "dyna-q"
-
-    @classmethod
-    def preset(cls, env: str, **kwargs: Any) -> DynaExperiment:
-        """The defaults for ``env`` (see ``mbrlax.agents.dyna_presets``); ``kwargs`` override
-        any field, ``agent`` and ``runner`` included."""
-        agent, runner = dyna_preset(env)
-        return cls(**{"env": env, "agent": agent, "runner": runner, **kwargs})
-
-    def default_run_dir(self) -> Path:
-        return default_run_dir(self.algo, self.env, self.seed)
-
-    def check(self) -> None:
-        """Raise ``ValueError`` saying what to do if the env is not tabular or the runner
-        would not learn after every step; before any run directory is made."""
-        if self.runner.refit_every != 1:
-            raise ValueError(
-                "Dyna learns after every env step: use --refit-every 1 (got "
-                f"{self.runner.refit_every})."
-            )
-        if self.runs < 1:
-            raise ValueError(f"--runs must be >= 1, got {self.runs}.")
-        if self.runs > 1:
+        """Raise ``ValueError`` saying what to do if the run cannot work (settings the agent
+        refuses, an env that does not suit it); before any run directory is made."""
+        if self.entry.check is not None:
+            self.entry.check(self.agent, self.runner)
+        runs = getattr(self, "runs", 1)
+        if runs < 1:
+            raise ValueError(f"--runs must be >= 1, got {runs}.")
+        if runs > 1:
             if self.env not in list_jax_envs():
                 raise ValueError(
-                    f"--runs {self.runs} compiles the runs into one computation, which needs a "
+                    f"--runs {runs} compiles the runs into one computation, which needs a "
                     f"JAX-native env, and {self.env!r} is not one; run its seeds one by one "
                     f"(`mbrlax sweep --envs {self.env} --seeds ...`), or use a maze "
                     "(mbrlax/DynaMaze-v0, ...)."
                 )
             check_compilable(self.runner)
-        _check_agent_for_env(self)
+        env = make_env(self.env)  # made once, so that an unsuitable env is refused up front
+        try:
+            self.make_agent(env.spec)
+            check_warmup(self.runner, env.spec)
+        finally:
+            env.close()
 
-    def make_agent(self, spec) -> DynaAgent:
-        return DynaAgent(self.agent, spec)
+    def make_agent(self, spec) -> Any:
+        """The agent for the env of ``spec``."""
+        model = None
+        if self.entry.known_model:
+            model_id = getattr(self, "model", None)
+            if (model_id or self.env) not in list_jax_envs():
+                what = f"--model {model_id!r}" if model_id else f"the env {self.env!r}"
+                raise ValueError(
+                    f"{self.entry.known_model} through a JAX-native env, and {what} is not "
+                    f"one; choose --model from {', '.join(list_jax_envs())}, or learn a model "
+                    f"with `mbrlax train {self.entry.learned_instead}`."
+                )
+            model = make_jax_env(model_id or self.env)
+        context = AgentContext(
+            spec=spec,
+            env_id=self.env,
+            task=get_task(self.env),
+            model=model,
+            buffer_capacity=buffer_capacity(self.runner, spec),
+        )
+        return self.entry.make(self.agent, context)
 
     def final_model(self, state: Any) -> Any:
-        """What ``final_model.eqx`` keeps: the whole agent (Q table and tabular model)."""
-        return state
+        """What ``final_model.eqx`` keeps of the agent's state (``None``: nothing learned)."""
+        return None if self.entry.saved is None else self.entry.saved(state)
 
     def with_final_model(self, state: Any, model: Any) -> Any:
-        del state
-        return model
+        """``state`` with the part :meth:`final_model` keeps replaced by ``model``."""
+        if self.entry.saved is None:
+            return state
+        if self.entry.saved(state) is state:
+            return model
+        return eqx.tree_at(self.entry.saved, state, model)
 
 
-@dataclasses.dataclass(frozen=True)
-class SACExperiment:
-    """Train SAC (model-free) on an env with Box observations and actions.
+@functools.cache
+def experiment_type(name: str) -> type[Experiment]:
+    """The experiment type of the registry's agent ``name``: :class:`Experiment` with the
+    agent's config type and defaults, its help written from the agent's entry, and
+    ``--model`` / ``--runs`` for agents that take them."""
+    entry = AGENTS[name]
+    options = typing.get_args(entry.config) or (entry.config,)  # a union offers several
 
-    Attributes:
-        env: a Gymnasium id (Pendulum-v1, InvertedPendulum-v5, Hopper-v5, HalfCheetah-v5,
-            Walker2d-v5, ...) or an mbrlax JAX-native id.
-        seed: the one seed of the run; same seed, same numbers.
-        run_dir: where config, metrics.csv, TensorBoard events and plots go
-            (default: runs/sac-<env>-seed<seed>-<time>).
-        agent: SAC hyper-parameters (the paper's by default).
-        runner: run length (episodes, total-steps), warm-up (random actions before learning),
-            evaluation; SAC learns after every env step (refit-every 1).
-    """
+    def field(name: str, kind: Any, default: Any, help: str) -> tuple[Any, str]:
+        item = (name, kind, dataclasses.field(default=default))
+        return item, textwrap.fill(
+            f"{name}: {help}",
+            width=88,
+            initial_indent="    ",
+            subsequent_indent="        ",
+            break_on_hyphens=False,
+        )
 
-    env: str = "Pendulum-v1"
-    seed: int = 0
-    run_dir: Path | None = None
-    agent: SACConfig = SACConfig()
-    runner: Annotated[RunnerConfig, tyro.conf.OmitArgPrefixes] = RunnerConfig()
-
-    algo: typing.ClassVar[str] = "sac"
-
-    @classmethod
-    def preset(cls, env: str, **kwargs: Any) -> SACExperiment:
-        """The defaults for ``env`` (see ``mbrlax.agents.sac.presets``); ``kwargs`` override
-        any field."""
-        agent, runner = sac_preset(env)
-        return cls(**{"env": env, "agent": agent, "runner": runner, **kwargs})
-
-    def default_run_dir(self) -> Path:
-        return default_run_dir(self.algo, self.env, self.seed)
-
-    def check(self) -> None:
-        """Raise ``ValueError`` if the runner would not learn after every step or the env
-        does not suit SAC; before any run directory is made."""
-        if self.runner.refit_every < 1:
-            raise ValueError(
-                "SAC learns after every env step: use --refit-every 1 (got "
-                f"{self.runner.refit_every}; 0 would learn only once per episode)."
+    fields = [field("env", str, entry.default_env, entry.env_help)]
+    if entry.known_model:
+        fields.append(
+            field(
+                "model",
+                str | None,
+                None,
+                "the JAX-native env planned through (default: env itself, which must then be "
+                "JAX-native).",
             )
-        _check_agent_for_env(self)
-
-    def make_agent(self, spec) -> SAC:
-        return SAC(self.agent, spec)
-
-    def final_model(self, state: Any) -> Any:
-        """What ``final_model.eqx`` keeps: the policy network."""
-        return state.actor
-
-    def with_final_model(self, state: Any, model: Any) -> Any:
-        return state._replace(actor=model)
-
-
-@dataclasses.dataclass(frozen=True)
-class MBPOExperiment:
-    """Train MBPO (SAC on branched rollouts of a probabilistic ensemble).
-
-    Attributes:
-        env: a Gymnasium id with Box observations and actions (InvertedPendulum-v5,
-            Hopper-v5, Walker2d-v5, HalfCheetah-v5, Pendulum-v1, ...).
-        seed: the one seed of the run; same seed, same numbers.
-        run_dir: where config, metrics.csv, TensorBoard events and plots go
-            (default: runs/mbpo-<env>-seed<seed>-<time>).
-        agent: MBPO hyper-parameters (defaults per env from the paper: see
-            mbrlax.agents.mbpo.presets).
-        runner: run length (episodes, total-steps), warm-up (random actions before learning),
-            evaluation; MBPO learns after every env step (refit-every 1).
-    """
-
-    env: str = "Hopper-v5"
-    seed: int = 0
-    run_dir: Path | None = None
-    agent: MBPOConfig = MBPOConfig()
-    runner: Annotated[RunnerConfig, tyro.conf.OmitArgPrefixes] = RunnerConfig()
-
-    algo: typing.ClassVar[str] = "mbpo"
-
-    @classmethod
-    def preset(cls, env: str, **kwargs: Any) -> MBPOExperiment:
-        """The defaults for ``env`` (see ``mbrlax.agents.mbpo.presets``); ``kwargs`` override
-        any field."""
-        agent, runner = mbpo_preset(env)
-        return cls(**{"env": env, "agent": agent, "runner": runner, **kwargs})
-
-    def default_run_dir(self) -> Path:
-        return default_run_dir(self.algo, self.env, self.seed)
-
-    def check(self) -> None:
-        """Raise ``ValueError`` if the runner would not learn after every step or the env
-        does not suit MBPO; before any run directory is made."""
-        if self.runner.refit_every != 1:
-            raise ValueError(
-                "MBPO learns after every env step (its schedule counts them): use "
-                f"--refit-every 1 (got {self.runner.refit_every})."
+        )
+    fields += [
+        field("seed", int, 0, "the one seed of the run; same seed, same numbers."),
+        field(
+            "run_dir",
+            Path | None,
+            None,
+            "where config, metrics.csv, TensorBoard events and plots go (default: "
+            f"runs/{name}-<env>-seed<seed>-<time>).",
+        ),
+        field("agent", entry.config, options[0](), entry.agent_help),
+        field(
+            "runner",
+            Annotated[RunnerConfig, tyro.conf.OmitArgPrefixes],
+            entry.runner,
+            entry.runner_help,
+        ),
+    ]
+    if entry.compiled_runs:
+        fields.append(
+            field(
+                "runs",
+                int,
+                1,
+                "independent runs, seeds seed, seed+1, ...; more than one needs a JAX-native "
+                "env (the mazes) and trains them all as one vmapped, compiled computation, each "
+                "run written to run_dir/seed<k> exactly as the runner would have trained it.",
             )
-        _check_agent_for_env(self)
-
-    def make_agent(self, spec) -> MBPO:
-        return MBPO(self.agent, spec, get_task(self.env))
-
-    def final_model(self, state: Any) -> Any:
-        """What ``final_model.eqx`` keeps: the policy network and the ensemble."""
-        return (state.sac.actor, state.model_params)
-
-    def with_final_model(self, state: Any, model: Any) -> Any:
-        actor, params = model
-        return state._replace(sac=state.sac._replace(actor=actor), model_params=params)
-
-
-@dataclasses.dataclass(frozen=True)
-class AlphaZeroExperiment:
-    """Train AlphaZero (MCTS guided by a policy-value network) through a known model.
-
-    Attributes:
-        env: the env acted in, with Discrete actions: an mbrlax JAX-native id
-            (mbrlax/CartPole-v0, mbrlax/Catch-v0), or a Gymnasium id whose dynamics a JAX env
-            models (CartPole-v1 with --model mbrlax/CartPole-v0).
-        model: the JAX-native env the search runs through (default: env itself, which must
-            then be JAX-native).
-        seed: the one seed of the run; same seed, same numbers.
-        run_dir: where config, metrics.csv and plots go
-            (default: runs/alphazero-<env>-seed<seed>-<time>).
-        agent: AlphaZero hyper-parameters (defaults come from the env's preset, see
-            mbrlax.agents.alphazero.presets).
-        runner: run length, warm-up, evaluation; AlphaZero learns after every env step
-            (refit-every 1).
-    """
-
-    env: str = "mbrlax/CartPole-v0"
-    model: str | None = None
-    seed: int = 0
-    run_dir: Path | None = None
-    agent: AlphaZeroConfig = AlphaZeroConfig()
-    runner: Annotated[RunnerConfig, tyro.conf.OmitArgPrefixes] = RunnerConfig(refit_every=1)
-
-    algo: typing.ClassVar[str] = "alphazero"
-
-    @classmethod
-    def preset(cls, env: str, **kwargs: Any) -> AlphaZeroExperiment:
-        """The defaults for ``env`` (see ``mbrlax.agents.alphazero.presets``); ``kwargs``
-        override any field."""
-        agent, runner, model = alphazero_preset(env)
-        return cls(**{"env": env, "model": model, "agent": agent, "runner": runner, **kwargs})
-
-    def default_run_dir(self) -> Path:
-        return default_run_dir(self.algo, self.env, self.seed)
-
-    def check(self) -> None:
-        """Raise ``ValueError`` saying what to do if the model cannot search for the env;
-        before any run directory is made."""
-        _check_agent_for_env(self)
-
-    def make_agent(self, spec) -> AlphaZero:
-        if (self.model or self.env) not in list_jax_envs():
-            what = f"--model {self.model!r}" if self.model else f"the env {self.env!r}"
-            raise ValueError(
-                f"AlphaZero searches through a JAX-native env, and {what} is not one; choose "
-                f"--model from {', '.join(list_jax_envs())}."
-            )
-        return AlphaZero(self.agent, spec, make_jax_env(self.model or self.env))
-
-    def final_model(self, state: Any) -> Any:
-        """What ``final_model.eqx`` keeps: the policy-value network."""
-        return state.net
-
-    def with_final_model(self, state: Any, model: Any) -> Any:
-        return state._replace(net=model)
+        )
+    doc = "\n".join([textwrap.fill(entry.title, width=88), "", "Attributes:"])
+    doc += "\n" + "\n".join(help for _, help in fields) + "\n"
+    cls = dataclasses.make_dataclass(
+        f"{entry.label}Experiment",
+        [item for item, _ in fields],
+        bases=(Experiment,),
+        frozen=True,
+        namespace={"__doc__": doc, "entry": entry, "algo": name},
+    )
+    cls.__module__ = __name__
+    return cls
 
 
-@dataclasses.dataclass(frozen=True)
-class MuZeroExperiment:
-    """Train MuZero (MCTS through a learned value-equivalent model).
+EXPERIMENTS: dict[str, type[Experiment]] = {name: experiment_type(name) for name in AGENTS}
 
-    Attributes:
-        env: an env with Box observations and Discrete actions (CartPole-v1, Acrobot-v1,
-            mbrlax/CartPole-v0, mbrlax/Catch-v0, ...).
-        seed: the one seed of the run; same seed, same numbers.
-        run_dir: where config, metrics.csv and plots go
-            (default: runs/muzero-<env>-seed<seed>-<time>).
-        agent: MuZero hyper-parameters (defaults come from the env's preset, see
-            mbrlax.agents.muzero.presets).
-        runner: run length, warm-up, evaluation; MuZero learns after every env step
-            (refit-every 1).
-    """
-
-    env: str = "CartPole-v1"
-    seed: int = 0
-    run_dir: Path | None = None
-    agent: MuZeroConfig = MuZeroConfig()
-    runner: Annotated[RunnerConfig, tyro.conf.OmitArgPrefixes] = RunnerConfig(refit_every=1)
-
-    algo: typing.ClassVar[str] = "muzero"
-
-    @classmethod
-    def preset(cls, env: str, **kwargs: Any) -> MuZeroExperiment:
-        """The defaults for ``env`` (see ``mbrlax.agents.muzero.presets``); ``kwargs``
-        override any field."""
-        agent, runner = muzero_preset(env)
-        return cls(**{"env": env, "agent": agent, "runner": runner, **kwargs})
-
-    def default_run_dir(self) -> Path:
-        return default_run_dir(self.algo, self.env, self.seed)
-
-    def check(self) -> None:
-        """Raise ``ValueError`` saying what to do if the env does not suit MuZero; before any
-        run directory is made."""
-        _check_agent_for_env(self)
-
-    def make_agent(self, spec) -> MuZero:
-        return MuZero(self.agent, spec)
-
-    def final_model(self, state: Any) -> Any:
-        """What ``final_model.eqx`` keeps: the representation, dynamics and prediction
-        networks."""
-        return state.nets
-
-    def with_final_model(self, state: Any, model: Any) -> Any:
-        return state._replace(nets=model)
-
-
-@dataclasses.dataclass(frozen=True)
-class PILCOExperiment:
-    """Train PILCO (policy search through a Gaussian-process model).
-
-    Attributes:
-        env: an env with Box observations and actions whose reward mbrlax knows as a function
-            of observations (mbrlax/PendulumSwingup-v0, Pendulum-v1, mbrlax/Pendulum-v0, ...).
-        seed: the one seed of the run; same seed, same numbers.
-        run_dir: where config, metrics.csv and plots go
-            (default: runs/pilco-<env>-seed<seed>-<time>).
-        agent: PILCO hyper-parameters (defaults come from the env's preset, see
-            mbrlax.agents.pilco.presets).
-        runner: episodes (the first one random: --warmup-steps), evaluation; PILCO learns
-            after every episode.
-    """
-
-    env: str = "mbrlax/PendulumSwingup-v0"
-    seed: int = 0
-    run_dir: Path | None = None
-    agent: PILCOConfig = PILCOConfig()
-    runner: Annotated[RunnerConfig, tyro.conf.OmitArgPrefixes] = RunnerConfig()
-
-    algo: typing.ClassVar[str] = "pilco"
-
-    @classmethod
-    def preset(cls, env: str, **kwargs: Any) -> PILCOExperiment:
-        """The defaults for ``env`` (see ``mbrlax.agents.pilco.presets``); ``kwargs``
-        override any field."""
-        agent, runner = pilco_preset(env)
-        return cls(**{"env": env, "agent": agent, "runner": runner, **kwargs})
-
-    def default_run_dir(self) -> Path:
-        return default_run_dir(self.algo, self.env, self.seed)
-
-    def check(self) -> None:
-        """Raise ``ValueError`` saying what to do if the env does not suit PILCO; before any
-        run directory is made."""
-        _check_agent_for_env(self)
-
-    def make_agent(self, spec) -> PILCO:
-        return PILCO(self.agent, spec, get_task(self.env), buffer_capacity(self.runner, spec))
-
-    def final_model(self, state: Any) -> Any:
-        """What ``final_model.eqx`` keeps: the GP model and the policy."""
-        return (state.model_params, state.policy)
-
-    def with_final_model(self, state: Any, model: Any) -> Any:
-        return state._replace(model_params=model[0], policy=model[1])
-
-
-def _check_agent_for_env(exp: Any) -> None:
-    """Make the env and the agent once, so that an unsuitable env is refused up front."""
-    env = make_env(exp.env)
-    try:
-        exp.make_agent(env.spec)
-        check_warmup(exp.runner, env.spec)
-    finally:
-        env.close()
-
-
-Experiment = (
-    PETSExperiment
-    | MPCExperiment
-    | DynaExperiment
-    | SACExperiment
-    | MBPOExperiment
-    | AlphaZeroExperiment
-    | MuZeroExperiment
-    | PILCOExperiment
-)
-EXPERIMENTS: dict[str, type[Experiment]] = {
-    "pets": PETSExperiment,
-    "mpc": MPCExperiment,
-    "dyna-q": DynaExperiment,
-    "sac": SACExperiment,
-    "mbpo": MBPOExperiment,
-    "alphazero": AlphaZeroExperiment,
-    "muzero": MuZeroExperiment,
-    "pilco": PILCOExperiment,
-}
+# The experiment types under the names they had when each was written out by hand.
+PETSExperiment = EXPERIMENTS["pets"]
+MPCExperiment = EXPERIMENTS["mpc"]
+DynaExperiment = EXPERIMENTS["dyna-q"]
+SACExperiment = EXPERIMENTS["sac"]
+MBPOExperiment = EXPERIMENTS["mbpo"]
+AlphaZeroExperiment = EXPERIMENTS["alphazero"]
+MuZeroExperiment = EXPERIMENTS["muzero"]
+PILCOExperiment = EXPERIMENTS["pilco"]
 
 
 def run(exp: Experiment, save: bool = True, resume: bool = False, **train_kwargs: Any) -> RunResult:
@@ -582,7 +272,7 @@ def run(exp: Experiment, save: bool = True, resume: bool = False, **train_kwargs
     return result
 
 
-def run_many(exp: DynaExperiment) -> list[RunResult]:
+def run_many(exp: Experiment) -> list[RunResult]:
     """``exp.runs`` runs of tabular Dyna on a JAX-native env as one compiled computation.
 
     Seeds ``exp.seed, exp.seed + 1, ...``; run ``k`` goes to ``<run_dir>/seed<k>``, a run

@@ -16,7 +16,7 @@ import pytest
 from gymnasium import spaces
 
 from mbrlax.agents.dyna import DynaQ
-from mbrlax.agents.dyna_agent import DynaAgent
+from mbrlax.agents.dyna.agent import DynaAgent
 from mbrlax.agents.mpc import KnownModelMPC, MPCConfig
 from mbrlax.agents.pets import PETS, PETSConfig
 from mbrlax.checkpoint import CheckpointError, CheckpointManager, load_checkpoint

@@ -1,4 +1,4 @@
-"""Tabular Dyna through the runner and the CLI (`mbrlax.agents.dyna_agent`): Gymnasium
+"""Tabular Dyna through the runner and the CLI (`mbrlax.agents.dyna.agent`): Gymnasium
 toy-text envs, the mazes, exact resume, and many runs as one compiled computation."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from mbrlax.agents.dyna import DynaQ, PrioritizedSweeping
-from mbrlax.agents.dyna_agent import DynaAgent
-from mbrlax.agents.dyna_presets import DYNA_RUNNER
+from mbrlax.agents.dyna.agent import DynaAgent
+from mbrlax.agents.dyna.presets import DYNA_RUNNER
 from mbrlax.checkpoint import CheckpointManager
 from mbrlax.cli import main
 from mbrlax.compare import load_run

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +15,7 @@ from mbrlax.envs.base import JaxEnv
 from mbrlax.envs.spec import EnvSpec
 from mbrlax.envs.tasks import TaskFunctions
 from mbrlax.models.ensemble import EnsembleConfig, ProbabilisticEnsemble, TaskFn
+from mbrlax.training.config import Preset, RunnerConfig
 
 AgentState = Any
 
@@ -59,6 +60,101 @@ class OnlineAgent(Agent, Protocol):
     def learn(self, state: AgentState, t: Transition, key: PRNGKeyArray) -> AgentState:
         """One real step of learning from transition ``t``; jittable."""
         ...
+
+
+class AgentContext(NamedTuple):
+    """What an agent's constructor may need besides its config; the training layer makes it.
+
+    Attributes:
+        spec: the env's observations, actions and time limit.
+        env_id: the env's id.
+        task: the reward and termination functions mbrlax knows for ``env_id``, or ``None``
+            (a user's env: a model-based agent then learns them).
+        model: the JAX-native env planned through, for an agent that plans through a known
+            model (``AgentEntry.known_model``); ``None`` otherwise.
+        buffer_capacity: rows of the runner's replay buffer (an agent whose state is sized by
+            the data, as PILCO's GP, needs it).
+    """
+
+    spec: EnvSpec
+    env_id: str
+    task: TaskFunctions | None
+    model: JaxEnv | None
+    buffer_capacity: int
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentEntry:
+    """Everything the training layer, the CLI, sweeps and docs know about one agent, declared
+    in the agent's folder (``ENTRY`` in its ``__init__.py``) and listed by
+    :mod:`mbrlax.agents.registry`. Nothing outside the folder names the agent.
+
+    Attributes:
+        name: the name on the command line (``mbrlax train NAME``).
+        label: the agent's name in prose and in its experiment type (``PETSExperiment``).
+        config: the agent's config type, a frozen dataclass (or a union of them: the CLI then
+            offers one subcommand per type, as ``agent:dyna-q``).
+        make: ``make(config, context) -> agent``, the agent for one env.
+        preset: ``preset(env_id) -> Preset``: the defaults for ``env_id`` (its own, or the
+            general ones for any other env, a user's own included).
+        default_env: the env a run uses when none is given.
+        title: what the agent does, in one sentence: the first line of ``--help``.
+        usage: the example line in ``mbrlax --help``.
+        env_help: which envs suit the agent (the ``--env`` help).
+        agent_help: the help of the ``agent`` options.
+        runner_help: the help of the run's options (run length, warm-up, when it learns).
+        saved: what ``final_model.eqx`` keeps of the agent state, as a function that picks
+            it (``lambda s: s.model_params``; a tuple for several parts); ``None`` when the
+            agent learns nothing. Loading puts the saved part back in the same place.
+        saved_help: what that is, in words.
+        runner: the run's settings of a run made without a preset.
+        known_model: for an agent that plans through a known model (a JAX-native env given
+            by ``--model``, by default the env itself), what it does there, for messages
+            ("MPC plans"); empty for an agent that needs no known model.
+        learned_instead: for such an agent, the agent that learns its model instead (named
+            when no known model is at hand).
+        compiled_runs: ``--runs N`` trains N seeds as one compiled computation (an
+            :class:`OnlineAgent` on a JAX-native env).
+        check: ``check(config, runner)`` raises ``ValueError`` saying what to do if the
+            run's settings cannot work for the agent (e.g. SAC learning once per episode),
+            before any run directory is made; ``None``: nothing to check.
+    """
+
+    name: str
+    label: str
+    config: Any
+    make: Callable[[Any, AgentContext], Agent]
+    preset: Callable[[str], Preset]
+    default_env: str
+    title: str
+    usage: str
+    env_help: str
+    agent_help: str
+    runner_help: str
+    saved: Callable[[AgentState], Any] | None
+    saved_help: str
+    runner: RunnerConfig = RunnerConfig()
+    known_model: str = ""
+    learned_instead: str = ""
+    compiled_runs: bool = False
+    check: Callable[[Any, RunnerConfig], None] | None = None
+
+
+def learns_every_step(name: str, why: str, at_least: bool = False) -> Callable[[Any, Any], None]:
+    """An :attr:`AgentEntry.check` refusing a run that does not learn after every env step:
+    ``refit_every`` must be 1 (or, with ``at_least``, any positive count of steps)."""
+
+    def check(config: Any, runner: RunnerConfig) -> None:
+        del config
+        ok = runner.refit_every >= 1 if at_least else runner.refit_every == 1
+        if not ok:
+            once = "; 0 would learn only once per episode" if at_least else ""
+            raise ValueError(
+                f"{name} learns after every env step{why}: use --refit-every 1 (got "
+                f"{runner.refit_every}{once})."
+            )
+
+    return check
 
 
 def eval_act(agent: Agent) -> Callable[..., Any]:

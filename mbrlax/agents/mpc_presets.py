@@ -1,34 +1,13 @@
-"""Defaults that work, per env. ``mbrlax train mpc --env ID`` starts from these."""
+"""Moved to :mod:`mbrlax.agents.mpc.presets`; this module keeps the old import path
+working for one release."""
 
-from __future__ import annotations
+import warnings
 
-from mbrlax.agents.mpc import MPCConfig
-from mbrlax.planners import CEM, MCTS
-from mbrlax.runner import RunnerConfig
+from mbrlax.agents.mpc.presets import MPC_PRESETS, mpc_preset  # noqa: F401
 
-# Known-model MPC: no warm-up and no evaluation episodes (nothing is learned, so every
-# training episode already shows the controller); horizons as in
-# benchmarks/known_model_planning.py. Gymnasium envs with a JAX twin plan through the twin.
-_MPC_RUNNER = RunnerConfig(episodes=3, warmup_steps=0, eval_episodes=0)
-# The best of benchmarks/search.py's settings (deeper rollouts and more simulations did worse).
-_CARTPOLE_MCTS = MCTS(num_simulations=16, rollout_depth=20, num_rollouts=4)
-MPC_PRESETS: dict[str, tuple[MPCConfig, RunnerConfig, str | None]] = {
-    "mbrlax/Pendulum-v0": (MPCConfig(CEM(horizon=20)), _MPC_RUNNER, None),
-    "Pendulum-v1": (MPCConfig(CEM(horizon=20)), _MPC_RUNNER, "mbrlax/Pendulum-v0"),
-    "mbrlax/CartpoleSwingup-v0": (MPCConfig(CEM(horizon=25)), _MPC_RUNNER, None),
-    "mbrlax/AcrobotSwingup-v0": (MPCConfig(CEM(horizon=15)), _MPC_RUNNER, None),
-    "mbrlax/BicycleTrack-v0": (MPCConfig(CEM(horizon=20)), _MPC_RUNNER, None),
-    # Discrete actions: tree search, leaves valued by averaged random rollouts.
-    "mbrlax/CartPole-v0": (MPCConfig(_CARTPOLE_MCTS), _MPC_RUNNER, None),
-    "CartPole-v1": (MPCConfig(_CARTPOLE_MCTS), _MPC_RUNNER, "mbrlax/CartPole-v0"),
-    "mbrlax/Catch-v0": (
-        MPCConfig(MCTS(num_simulations=16, rollout_depth=10, num_rollouts=4)),
-        _MPC_RUNNER,
-        None,
-    ),
-}
-
-
-def mpc_preset(env_id: str) -> tuple[MPCConfig, RunnerConfig, str | None]:
-    """``(agent, runner, model id or None)`` for known-model MPC on ``env_id``."""
-    return MPC_PRESETS.get(env_id, (MPCConfig(), _MPC_RUNNER, None))
+warnings.warn(
+    "mbrlax.agents.mpc_presets moved to mbrlax.agents.mpc.presets; import from there "
+    "(the old path goes in the next release).",
+    DeprecationWarning,
+    stacklevel=2,
+)

@@ -12,7 +12,7 @@ import dataclasses
 
 from mbrlax.agents.alphazero.agent import AlphaZeroConfig
 from mbrlax.planners import MCTS
-from mbrlax.runner import RunnerConfig
+from mbrlax.training.config import Preset, RunnerConfig
 
 _RUNNER = RunnerConfig(
     episodes=100_000,  # the run is ended by total_steps
@@ -29,11 +29,11 @@ _SEARCH = MCTS(num_simulations=16, discount=0.99, dirichlet_fraction=0.25, tempe
 # 10 of 10 episodes for 500 steps where 0.99 held 8. Returns reach 1 / (1 - 0.997), about 300.
 _CARTPOLE = AlphaZeroConfig(search=dataclasses.replace(_SEARCH, discount=0.997), value_scale=300.0)
 
-ALPHAZERO_PRESETS: dict[str, tuple[AlphaZeroConfig, RunnerConfig, str | None]] = {
-    "mbrlax/CartPole-v0": (_CARTPOLE, _RUNNER, None),
-    "CartPole-v1": (_CARTPOLE, _RUNNER, "mbrlax/CartPole-v0"),
+ALPHAZERO_PRESETS: dict[str, Preset] = {
+    "mbrlax/CartPole-v0": Preset(_CARTPOLE, _RUNNER, None),
+    "CartPole-v1": Preset(_CARTPOLE, _RUNNER, "mbrlax/CartPole-v0"),
     # Catch: one reward of +-1 per 9-step episode.
-    "mbrlax/Catch-v0": (
+    "mbrlax/Catch-v0": Preset(
         AlphaZeroConfig(search=_SEARCH, value_scale=1.0),
         RunnerConfig(
             episodes=300,
@@ -48,6 +48,6 @@ ALPHAZERO_PRESETS: dict[str, tuple[AlphaZeroConfig, RunnerConfig, str | None]] =
 }
 
 
-def alphazero_preset(env_id: str) -> tuple[AlphaZeroConfig, RunnerConfig, str | None]:
+def alphazero_preset(env_id: str) -> Preset:
     """``(agent, runner, model id or None)`` for AlphaZero on ``env_id``."""
-    return ALPHAZERO_PRESETS.get(env_id, (AlphaZeroConfig(search=_SEARCH), _RUNNER, None))
+    return ALPHAZERO_PRESETS.get(env_id, Preset(AlphaZeroConfig(search=_SEARCH), _RUNNER, None))

@@ -24,7 +24,7 @@ import dataclasses
 from mbrlax.agents.mbpo.agent import MBPOConfig
 from mbrlax.agents.mbpo.rollout import RolloutSchedule
 from mbrlax.agents.sac.agent import SAC_PAPER, SACConfig
-from mbrlax.runner import RunnerConfig
+from mbrlax.training.config import Preset, RunnerConfig
 
 _RUNNER = RunnerConfig(
     episodes=100_000,  # the run is ended by total_steps
@@ -45,8 +45,8 @@ def _sac(updates_per_step: int, target_entropy: float) -> SACConfig:
     )
 
 
-MBPO_PRESETS: dict[str, tuple[MBPOConfig, RunnerConfig]] = {
-    "InvertedPendulum-v5": (
+MBPO_PRESETS: dict[str, Preset] = {
+    "InvertedPendulum-v5": Preset(
         MBPOConfig(
             sac=_sac(updates_per_step=10, target_entropy=-0.05),
             epoch_length=250,
@@ -54,21 +54,21 @@ MBPO_PRESETS: dict[str, tuple[MBPOConfig, RunnerConfig]] = {
         ),
         dataclasses.replace(_RUNNER, total_steps=10_000, warmup_steps=500, checkpoint_every=5000),
     ),
-    "Hopper-v5": (
+    "Hopper-v5": Preset(
         MBPOConfig(sac=_sac(updates_per_step=20, target_entropy=-1.0)),
         _RUNNER,
     ),
-    "Walker2d-v5": (
+    "Walker2d-v5": Preset(
         MBPOConfig(sac=_sac(updates_per_step=20, target_entropy=-3.0), rollout_schedule=_FIXED_K1),
         _RUNNER,
     ),
-    "HalfCheetah-v5": (
+    "HalfCheetah-v5": Preset(
         MBPOConfig(sac=_sac(updates_per_step=40, target_entropy=-3.0), rollout_schedule=_FIXED_K1),
         _RUNNER,
     ),
 }
 
 
-def mbpo_preset(env_id: str) -> tuple[MBPOConfig, RunnerConfig]:
+def mbpo_preset(env_id: str) -> Preset:
     """``(agent, runner)`` for MBPO on ``env_id`` (the Hopper settings otherwise)."""
-    return MBPO_PRESETS.get(env_id, (MBPOConfig(), _RUNNER))
+    return MBPO_PRESETS.get(env_id, Preset(MBPOConfig(), _RUNNER))

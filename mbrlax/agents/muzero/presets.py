@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from mbrlax.agents.muzero.agent import MuZeroConfig
 from mbrlax.planners import MCTS
-from mbrlax.runner import RunnerConfig
+from mbrlax.training.config import Preset, RunnerConfig
 
 _SEARCH = MCTS(num_simulations=16, discount=0.99, dirichlet_fraction=0.25, temperature=1.0)
 _RUNNER = RunnerConfig(
@@ -25,11 +25,11 @@ _RUNNER = RunnerConfig(
 # loss is not drowned by the policy loss early on, when returns are about 10.
 _CARTPOLE = MuZeroConfig(search=_SEARCH, value_scale=10.0)
 
-MUZERO_PRESETS: dict[str, tuple[MuZeroConfig, RunnerConfig]] = {
-    "CartPole-v1": (_CARTPOLE, _RUNNER),
-    "mbrlax/CartPole-v0": (_CARTPOLE, _RUNNER),
+MUZERO_PRESETS: dict[str, Preset] = {
+    "CartPole-v1": Preset(_CARTPOLE, _RUNNER),
+    "mbrlax/CartPole-v0": Preset(_CARTPOLE, _RUNNER),
     # Catch: one reward of +-1 per 9-step episode.
-    "mbrlax/Catch-v0": (
+    "mbrlax/Catch-v0": Preset(
         MuZeroConfig(search=_SEARCH),
         RunnerConfig(
             episodes=1000,
@@ -43,6 +43,6 @@ MUZERO_PRESETS: dict[str, tuple[MuZeroConfig, RunnerConfig]] = {
 }
 
 
-def muzero_preset(env_id: str) -> tuple[MuZeroConfig, RunnerConfig]:
+def muzero_preset(env_id: str) -> Preset:
     """``(agent, runner)`` for MuZero on ``env_id``."""
-    return MUZERO_PRESETS.get(env_id, (MuZeroConfig(search=_SEARCH), _RUNNER))
+    return MUZERO_PRESETS.get(env_id, Preset(MuZeroConfig(search=_SEARCH), _RUNNER))

@@ -11,19 +11,19 @@ measures it.
 from __future__ import annotations
 
 from mbrlax.agents.pilco.agent import PILCOConfig
-from mbrlax.runner import RunnerConfig
+from mbrlax.training.config import Preset, RunnerConfig
 
-PENDULUM_SWINGUP = (
+PENDULUM_SWINGUP = Preset(
     PILCOConfig(),
     RunnerConfig(episodes=6, warmup_steps=100, eval_episodes=1, checkpoint_every=100),
 )
 
-PRESETS: dict[str, tuple[PILCOConfig, RunnerConfig]] = {
+PRESETS: dict[str, Preset] = {
     "mbrlax/PendulumSwingup-v0": PENDULUM_SWINGUP,
 }
 
 
-def pilco_preset(env_id: str) -> tuple[PILCOConfig, RunnerConfig]:
+def pilco_preset(env_id: str) -> Preset:
     """The preset for ``env_id``, or PILCO's general defaults (one random episode of up to
     200 steps, then 10 improvements) for other envs."""
-    return PRESETS.get(env_id, (PILCOConfig(), RunnerConfig(episodes=11, warmup_steps=200)))
+    return PRESETS.get(env_id, Preset(PILCOConfig(), RunnerConfig(episodes=11, warmup_steps=200)))

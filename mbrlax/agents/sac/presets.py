@@ -11,7 +11,7 @@ than the paper's 1-3 million steps; raise ``--total-steps`` for more.
 from __future__ import annotations
 
 from mbrlax.agents.sac.agent import SACConfig
-from mbrlax.runner import RunnerConfig
+from mbrlax.training.config import Preset, RunnerConfig
 
 _LOCOMOTION = RunnerConfig(
     episodes=100_000,  # the run is ended by total_steps
@@ -23,8 +23,8 @@ _LOCOMOTION = RunnerConfig(
     checkpoint_every=10_000,
 )
 
-SAC_PRESETS: dict[str, tuple[SACConfig, RunnerConfig]] = {
-    "Pendulum-v1": (
+SAC_PRESETS: dict[str, Preset] = {
+    "Pendulum-v1": Preset(
         SACConfig(),
         RunnerConfig(
             episodes=75,
@@ -35,7 +35,7 @@ SAC_PRESETS: dict[str, tuple[SACConfig, RunnerConfig]] = {
             checkpoint_every=5000,
         ),
     ),
-    "InvertedPendulum-v5": (
+    "InvertedPendulum-v5": Preset(
         SACConfig(),
         RunnerConfig(
             episodes=100_000,
@@ -47,9 +47,9 @@ SAC_PRESETS: dict[str, tuple[SACConfig, RunnerConfig]] = {
             checkpoint_every=5000,
         ),
     ),
-    "Hopper-v5": (SACConfig(), _LOCOMOTION),
-    "Walker2d-v5": (SACConfig(), _LOCOMOTION),
-    "HalfCheetah-v5": (
+    "Hopper-v5": Preset(SACConfig(), _LOCOMOTION),
+    "Walker2d-v5": Preset(SACConfig(), _LOCOMOTION),
+    "HalfCheetah-v5": Preset(
         SACConfig(),
         RunnerConfig(
             episodes=50,
@@ -63,9 +63,9 @@ SAC_PRESETS: dict[str, tuple[SACConfig, RunnerConfig]] = {
 }
 
 
-def sac_preset(env_id: str) -> tuple[SACConfig, RunnerConfig]:
+def sac_preset(env_id: str) -> Preset:
     """``(agent, runner)`` for SAC on ``env_id`` (``SACConfig()``, 100 episodes otherwise)."""
     default = RunnerConfig(
         episodes=100, warmup_steps=5000, refit_every=1, eval_episodes=1, checkpoint_every=10_000
     )
-    return SAC_PRESETS.get(env_id, (SACConfig(), default))
+    return SAC_PRESETS.get(env_id, Preset(SACConfig(), default))
