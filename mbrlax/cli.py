@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
@@ -51,7 +52,8 @@ def usage() -> str:
     names = list(AGENTS)
     train = [f"  {entry.usage}" for entry in AGENTS.values()]
     more = f"Run `mbrlax train {names[0]} --help` (or {', '.join(f'`{n}`' for n in names[1:])})"
-    return "\n".join([USAGE_HEAD, "", *train, USAGE_TAIL, "", more + " for every option."])
+    more = textwrap.fill(more + " for every option.", width=88, break_on_hyphens=False)
+    return "\n".join([USAGE_HEAD, "", *train, USAGE_TAIL, "", more])
 
 
 class CLIError(SystemExit):

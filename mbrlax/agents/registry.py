@@ -1,29 +1,34 @@
 """The agents mbrlax knows, by name: the CLI, sweeps and docs read this table.
 
 Adding an agent: write its folder (``agents/<name>/``: the agent, its presets, and an
-``ENTRY`` in ``__init__.py``, see :class:`mbrlax.agents.base.AgentEntry`), then add one line
-below. Nothing in the training loop or the CLI changes.
+``ENTRY`` in ``__init__.py``, see :class:`mbrlax.agents.base.AgentEntry`), then add its folder's
+name to :data:`FOLDERS`. Nothing in the training loop or the CLI changes.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
 
-from mbrlax.agents import alphazero, dyna, mbpo, mpc, muzero, pets, pilco, sac
 from mbrlax.agents.base import AgentEntry
+
+FOLDERS = (
+    "pets",
+    "mpc",
+    "dyna",
+    "sac",
+    "mbpo",
+    "alphazero",
+    "muzero",
+    "pilco",
+    "linear",
+)
+"""The agents' folders under ``mbrlax/agents/``, in the order ``mbrlax --help`` lists them;
+each declares ``ENTRY``."""
 
 AGENTS: dict[str, AgentEntry] = {
     entry.name: entry
-    for entry in (
-        pets.ENTRY,
-        mpc.ENTRY,
-        dyna.ENTRY,
-        sac.ENTRY,
-        mbpo.ENTRY,
-        alphazero.ENTRY,
-        muzero.ENTRY,
-        pilco.ENTRY,
-    )
+    for entry in (importlib.import_module(f"mbrlax.agents.{f}").ENTRY for f in FOLDERS)
 }
 
 
