@@ -8,16 +8,19 @@ type so that the CLI (tyro) offers its options.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
+import difflib
 import functools
 import textwrap
 import time
 import typing
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, NamedTuple
 
 import equinox as eqx
+import gymnasium
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -25,9 +28,11 @@ import tyro
 from jaxtyping import PRNGKeyArray
 
 from mbrlax.agents.base import AgentContext, AgentEntry, eval_act
-from mbrlax.agents.registry import AGENTS
+from mbrlax.agents.registry import AGENTS, get_agent
 from mbrlax.compiled import check_compilable, compiled_runs
 from mbrlax.envs import get_task, list_jax_envs, make_env, make_jax_env
+from mbrlax.envs.base import EnvError
+from mbrlax.envs.gym_adapter import GymEnv
 from mbrlax.logger import (
     CONFIG_FILE,
     CURVE_FILE,
@@ -97,9 +102,10 @@ class Experiment:
     def default_run_dir(self) -> Path:
         return default_run_dir(self.algo, self.env, self.seed)
 
-    def check(self) -> None:
+    def check(self, env: GymEnv | None = None) -> None:
         """Raise ``ValueError`` saying what to do if the run cannot work (settings the agent
-        refuses, an env that does not suit it); before any run directory is made."""
+        refuses, an env that does not suit it); before any run directory is made. ``env``:
+        the env the run will use, when it is not made from ``self.env`` (an instance)."""
         if self.entry.check is not None:
             self.entry.check(self.agent, self.runner)
         runs = getattr(self, "runs", 1)
@@ -114,12 +120,14 @@ class Experiment:
                     "(mbrlax/DynaMaze-v0, ...)."
                 )
             check_compilable(self.runner)
-        env = make_env(self.env)  # made once, so that an unsuitable env is refused up front
+        made = env is None
+        env = make_env(self.env) if made else env  # so an unsuitable env is refused up front
         try:
             self.make_agent(env.spec)
             check_warmup(self.runner, env.spec)
         finally:
-            env.close()
+            if made:
+                env.close()
 
     def make_agent(self, spec) -> Any:
         """The agent for the env of ``spec``."""
@@ -239,37 +247,164 @@ MuZeroExperiment = EXPERIMENTS["muzero"]
 PILCOExperiment = EXPERIMENTS["pilco"]
 
 
-def run(exp: Experiment, save: bool = True, resume: bool = False, **train_kwargs: Any) -> RunResult:
+def run(
+    exp: Experiment,
+    save: bool = True,
+    resume: bool = False,
+    env: gymnasium.Env | None = None,
+    eval_env: gymnasium.Env | None = None,
+    **train_kwargs: Any,
+) -> RunResult:
     """Run an experiment; with ``save`` it writes a run directory and the final model.
 
-    With ``resume``, ``exp.run_dir`` holds the run to continue (see :func:`resume`).
+    With ``resume``, ``exp.run_dir`` holds the run to continue (see :func:`resume`). ``env``:
+    an env instance to train in instead of making ``exp.env`` (see :func:`train`); evaluation
+    episodes then run in ``eval_env``, by default a copy of ``env``.
     """
-    env, eval_env = make_env(exp.env), make_env(exp.env)
-    video_env = make_recording_env(exp.env) if exp.runner.video_every and save else None
-    agent = exp.make_agent(env.spec)
+    envs = _make_envs(exp, env, eval_env, video=bool(exp.runner.video_every and save))
+    agent = exp.make_agent(envs.train.spec)
     run_dir = (exp.run_dir or exp.default_run_dir()) if save else None
     record = {"algo": exp.algo, "env": exp.env, "seed": exp.seed, "experiment": exp}
+    if env is not None:
+        record["env_instance"] = _class_path(env)
     try:
         result = train(
             agent,
-            env,
-            eval_env,
+            envs.train,
+            envs.eval,
             exp.runner,
             exp.seed,
             run_dir,
             record,
             resume=resume,
-            video_env=video_env,
+            video_env=envs.video,
             **train_kwargs,
         )
     finally:
-        env.close()
-        eval_env.close()
-        if video_env is not None:
-            video_env.close()
+        envs.close()
     if result.run_dir is not None:
         _finish(exp, result)
     return result
+
+
+class _Envs(NamedTuple):
+    """The envs of one run: training, evaluation, and (when videos are wanted) recording;
+    ``owned`` are those made here, closed after the run (a caller's instance is left open)."""
+
+    train: GymEnv
+    eval: GymEnv
+    video: GymEnv | None
+    owned: tuple[GymEnv, ...]
+
+    def close(self) -> None:
+        for env in self.owned:
+            env.close()
+
+
+def _make_envs(
+    exp: Experiment, env: gymnasium.Env | None, eval_env: gymnasium.Env | None, video: bool
+) -> _Envs:
+    if env is None:
+        train_env, evaluation = make_env(exp.env), make_env(exp.env)
+        video_env = make_recording_env(exp.env) if video else None
+        owned = tuple(e for e in (train_env, evaluation, video_env) if e is not None)
+        return _Envs(train_env, evaluation, video_env, owned)
+    train_env = make_env(env)
+    if eval_env is None:
+        try:  # evaluation must not move the training env's state
+            eval_env = copy.deepcopy(env)
+        except Exception as e:
+            raise EnvError(
+                f"the env instance {_class_path(env)} cannot be copied for evaluation "
+                f"({type(e).__name__}: {e}); pass a second instance as eval_env=..."
+            ) from None
+    evaluation = make_env(eval_env)
+    if video and getattr(eval_env, "render_mode", None) != "rgb_array":
+        raise EnvError(
+            "video_every records evaluation episodes, which needs an env instance made with "
+            "render_mode='rgb_array'; make it so, or pass video_every=0."
+        )
+    # Rendering does not touch the env's state: the evaluation env records its own episodes.
+    return _Envs(train_env, evaluation, evaluation if video else None, ())
+
+
+def _class_path(env: gymnasium.Env) -> str:
+    cls = type(env.unwrapped)
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def train_agent(
+    agent: str,
+    env: str | gymnasium.Env,
+    *,
+    eval_env: gymnasium.Env | None = None,
+    save: bool = True,
+    **overrides: Any,
+) -> RunResult:
+    """Train ``agent`` on ``env``: ``mbrlax train AGENT --env ENV ...`` from Python.
+
+        result = mbrlax.train("pets", env=MyEnv(), episodes=10, num_particles=10)
+        result.rows[-1]["eval_return"], result.run_dir, result.agent_state
+
+    ``env`` is an id (Gymnasium or ``mbrlax/...``) or an env instance (a user's own, not
+    registered anywhere). The run starts from the agent's preset for the env's id (its general
+    defaults for an env without one); ``overrides`` set any field of the experiment
+    (``seed``, ``run_dir``, ``model``, ``agent``, ``runner``), of the run's settings
+    (``episodes``, ``warmup_steps``, ... of :class:`~mbrlax.training.config.RunnerConfig`) or
+    of the agent's config (``num_particles``, ``planner``, ...), by name. It writes the same
+    run directory as the CLI (``save=False``: none), and :func:`resume` continues it (an
+    instance's run: ``resume(run_dir, env=MyEnv())``). Evaluation episodes of an instance run
+    in ``eval_env``, by default a copy of ``env``.
+    """
+    entry = get_agent(agent)
+    cls = EXPERIMENTS[entry.name]
+    instance = None if isinstance(env, str) else env
+    if instance is not None and not isinstance(instance, gymnasium.Env):
+        raise EnvError(
+            f"env must be an env id or a gymnasium.Env, got {type(env).__name__}; for a "
+            "JAX-native env object, pass JaxGymEnv(jax_env)."
+        )
+    adapter = make_env(instance) if instance is not None else None
+    env_id = env if instance is None else adapter.spec.env_id
+    exp = with_overrides(cls.preset(env_id), overrides)
+    exp.check(env=adapter)
+    return run(exp, save=save, env=instance, eval_env=eval_env)
+
+
+def with_overrides(exp: Experiment, overrides: dict[str, Any]) -> Experiment:
+    """``exp`` with each override set on the experiment, its ``runner`` or its ``agent``
+    config, whichever has a field of that name; ``ValueError`` naming the valid ones if
+    none has (or if both the runner and the agent have it)."""
+    own = {f.name for f in dataclasses.fields(exp)} - {"env"}
+    exp = dataclasses.replace(exp, **{k: v for k, v in overrides.items() if k in own})
+    runner_fields = {f.name for f in dataclasses.fields(exp.runner)}
+    agent_fields = {f.name for f in dataclasses.fields(exp.agent)}
+    runner, agent = {}, {}
+    for name, value in overrides.items():
+        if name in own:
+            continue
+        if name in runner_fields and name in agent_fields:
+            raise ValueError(
+                f"{name!r} is both a run setting and a {exp.entry.label} option; pass "
+                f"runner=RunnerConfig(..., {name}=...) or agent={type(exp.agent).__name__}"
+                f"(..., {name}=...) instead."
+            )
+        if name in runner_fields:
+            runner[name] = value
+        elif name in agent_fields:
+            agent[name] = value
+        else:
+            valid = sorted(own | runner_fields | agent_fields)
+            close = difflib.get_close_matches(name, valid, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"unknown option {name!r} for {exp.entry.name}; valid: {', '.join(valid)}.{hint}"
+            )
+    return dataclasses.replace(
+        exp,
+        runner=dataclasses.replace(exp.runner, **runner),
+        agent=dataclasses.replace(exp.agent, **agent),
+    )
 
 
 def run_many(exp: Experiment) -> list[RunResult]:
@@ -335,15 +470,34 @@ def _finish(exp: Experiment, result: RunResult) -> None:
     )
 
 
-def resume(run_dir: str | Path, **train_kwargs: Any) -> RunResult:
+def resume(
+    run_dir: str | Path,
+    env: gymnasium.Env | None = None,
+    eval_env: gymnasium.Env | None = None,
+    **train_kwargs: Any,
+) -> RunResult:
     """Continue the run in ``run_dir`` from its newest usable checkpoint, with the config it
-    was started with; a finished run is left as it is and its rows returned."""
+    was started with; a finished run is left as it is and its rows returned. A run trained on
+    an env instance (:func:`train_agent`) needs the instance again: ``env=MyEnv()``."""
     if not (Path(run_dir) / CONFIG_FILE).is_file():
         raise RunDirError(
             f"{run_dir} holds no run to resume (no {CONFIG_FILE}); start one with `mbrlax train`."
         )
+    _check_instance_given(run_dir, env, "resume")
     exp = dataclasses.replace(load_experiment(run_dir), run_dir=Path(run_dir))
-    return run(exp, resume=True, **train_kwargs)
+    return run(exp, resume=True, env=env, eval_env=eval_env, **train_kwargs)
+
+
+def _check_instance_given(run_dir: str | Path, env: gymnasium.Env | None, what: str) -> None:
+    """Raise :class:`RunDirError` if the run of ``run_dir`` trained on an env instance and
+    none is given now (its id alone may name no env, or another one)."""
+    instance = read_config(run_dir).get("env_instance")
+    if instance and env is None:
+        raise RunDirError(
+            f"{run_dir} was trained on an env instance ({instance}), which mbrlax cannot make "
+            f"from its name; {what} it from Python with the env again: "
+            f"mbrlax.{what}({str(run_dir)!r}, env=...)."
+        )
 
 
 def _from_jsonable(cls: Any, value: Any) -> Any:
@@ -475,30 +629,33 @@ def _final_agent(
     return state, eval_act(agent)
 
 
-def evaluate(run_dir: str | Path, episodes: int = 5, seed: int = 12345) -> list[float]:
-    """Returns of ``episodes`` episodes of the final agent saved in ``run_dir``."""
+def evaluate(
+    run_dir: str | Path, episodes: int = 5, seed: int = 12345, env: gymnasium.Env | None = None
+) -> list[float]:
+    """Returns of ``episodes`` episodes of the final agent saved in ``run_dir`` (in ``env``,
+    an instance, for a run trained on one)."""
     run_dir = Path(run_dir)
+    _check_instance_given(run_dir, env, "evaluate")
     exp = load_experiment(run_dir)
-    env = make_env(exp.env)
-    agent = exp.make_agent(env.spec)
-    key = jax.random.key(seed)
-    key, init_key = jax.random.split(key)
+    play = make_env(exp.env) if env is None else make_env(env)
     try:
+        agent = exp.make_agent(play.spec)
+        key = jax.random.key(seed)
+        key, init_key = jax.random.split(key)
         state, act = _final_agent(exp, agent, run_dir, init_key)
-    except FileNotFoundError:
-        env.close()
-        raise
-    returns = []
-    for i in range(episodes):
-        state = agent.begin_episode(state)
+        returns = []
+        for i in range(episodes):
+            state = agent.begin_episode(state)
 
-        def policy(obs):
-            nonlocal state, key
-            key, k = jax.random.split(key)
-            action, state, _ = act(state, obs, k)
-            return np.asarray(action)
+            def policy(obs):
+                nonlocal state, key
+                key, k = jax.random.split(key)
+                action, state, _ = act(state, obs, k)
+                return np.asarray(action)
 
-        limit = env.spec.max_episode_steps or EVAL_STEP_LIMIT
-        returns.append(run_episode(env, policy, seed + i, max_steps=limit)[0])
-    env.close()
+            limit = play.spec.max_episode_steps or EVAL_STEP_LIMIT
+            returns.append(run_episode(play, policy, seed + i, max_steps=limit)[0])
+    finally:
+        if env is None:
+            play.close()
     return returns
