@@ -8,6 +8,7 @@ replay buffer, and every evaluation writes one row to the run directory.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -192,202 +193,261 @@ def train(
     """
     if resume and run_dir is None:
         raise ValueError("resume=True needs the run_dir of the run to continue.")
-    spec = env.spec
-    check_warmup(config, spec)  # before anything is made or written
-    eval_limit = spec.max_episode_steps or EVAL_STEP_LIMIT
-    max_steps = max_env_steps(config, spec)
-    capacity = buffer_capacity(config, spec)
-    buffer = ReplayBuffer.create(_example_transition(spec), capacity)
-    key = jax.random.key(seed)
-    key, init_key = jax.random.split(key)
-    state = agent.init(init_key)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
-    progress = _Progress()
-    checkpoints = None
-    logger = None
-    if run_dir is not None:
-        checkpoints = CheckpointManager(run_dir, keep=config.keep_checkpoints)
-        if resume:
-            logger = RunLogger.reopen(run_dir, METRIC_COLUMNS)
-            restored = _restore(checkpoints, logger, state, buffer, key, env)
-            if restored is not None:
-                state, buffer, key, rng, progress = restored
-            logger.truncate(len(progress.rows), progress.env_steps)
-        else:
-            logger = RunLogger(run_dir, run_config, METRIC_COLUMNS)
-            if not env.can_snapshot and config.checkpoint_every:
-                logger.note(
-                    f"{spec.env_id}'s state cannot be saved: checkpoints are taken at the end "
-                    "of the episode in which each interval of "
-                    f"{config.checkpoint_every} env steps falls."
-                )
+    check_warmup(config, env.spec)  # before anything is made or written
+    loop = _Loop.start(agent, env, eval_env, video_env, config, seed, run_dir, run_config, resume)
+    try:
+        while not loop.finished():
+            loop.play_training_episode()
+            row = loop.finish_episode()
+            if on_row is not None:
+                on_row(row)
+            if loop.checkpoint_due() or loop.finished():
+                loop.checkpoint()
+    finally:
+        loop.close()
+    return RunResult(loop.progress.rows, loop.run_dir, loop.state, loop.buffer)
 
-    start = time.perf_counter() - progress.elapsed
-    last_plot = -np.inf
-    bar = tqdm(
-        total=max_steps,
-        initial=progress.env_steps,
-        disable=not config.progress,
-        unit="step",
-        leave=False,
-        # Redrawn often on a terminal; into a log file, a line every 10 s is plenty.
-        mininterval=0.1 if sys.stderr.isatty() else 10.0,
-    )
 
-    def policy(act: Callable[..., Any]) -> Callable[[np.ndarray], np.ndarray]:
-        def agent_policy(obs: np.ndarray) -> np.ndarray:
-            nonlocal state, key
-            key, act_key = jax.random.split(key)
-            t0 = time.perf_counter()
-            action, state, _ = act(state, obs, act_key)
-            action = np.asarray(action)  # waits for the device: the timing is the full latency
-            progress.act_seconds += time.perf_counter() - t0
-            progress.act_calls += 1
-            return action
+@dataclasses.dataclass
+class _Loop:
+    """One run in progress on the host: the agent's state, the buffer, the keys and counters,
+    and the files it writes; :func:`train` drives it an episode at a time."""
 
-        return agent_policy
+    agent: Agent
+    env: GymEnv
+    eval_env: GymEnv | None
+    video_env: GymEnv | None
+    config: RunnerConfig
+    seed: int
+    state: Any
+    buffer: ReplayBuffer
+    key: jax.Array
+    rng: np.random.Generator
+    progress: _Progress
+    logger: RunLogger | None
+    checkpoints: CheckpointManager | None
+    bar: Any
+    start_time: float
+    last_plot: float = -np.inf
 
-    agent_policy, eval_policy = policy(agent.act), policy(eval_act(agent))
+    @classmethod
+    def start(
+        cls,
+        agent: Agent,
+        env: GymEnv,
+        eval_env: GymEnv | None,
+        video_env: GymEnv | None,
+        config: RunnerConfig,
+        seed: int,
+        run_dir: str | Path | None,
+        run_config: Any,
+        resume: bool,
+    ) -> _Loop:
+        """A fresh run, or (``resume``) the run in ``run_dir`` from its newest usable
+        checkpoint; opens its files."""
+        spec = env.spec
+        buffer = ReplayBuffer.create(_example_transition(spec), buffer_capacity(config, spec))
+        key = jax.random.key(seed)
+        key, init_key = jax.random.split(key)
+        state = agent.init(init_key)
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
+        progress = _Progress()
+        checkpoints = logger = None
+        if run_dir is not None:
+            checkpoints = CheckpointManager(run_dir, keep=config.keep_checkpoints)
+            if resume:
+                logger = RunLogger.reopen(run_dir, METRIC_COLUMNS)
+                restored = _restore(checkpoints, logger, state, buffer, key, env)
+                if restored is not None:
+                    state, buffer, key, rng, progress = restored
+                logger.truncate(len(progress.rows), progress.env_steps)
+            else:
+                logger = RunLogger(run_dir, run_config, METRIC_COLUMNS)
+                if not env.can_snapshot and config.checkpoint_every:
+                    logger.note(
+                        f"{spec.env_id}'s state cannot be saved: checkpoints are taken at the "
+                        "end of the episode in which each interval of "
+                        f"{config.checkpoint_every} env steps falls."
+                    )
+        bar = tqdm(
+            total=max_env_steps(config, spec),
+            initial=progress.env_steps,
+            disable=not config.progress,
+            unit="step",
+            leave=False,
+            # Redrawn often on a terminal; into a log file, a line every 10 s is plenty.
+            mininterval=0.1 if sys.stderr.isatty() else 10.0,
+        )
+        start_time = time.perf_counter() - progress.elapsed
+        return cls(
+            agent, env, eval_env, video_env, config, seed, state, buffer, key, rng, progress,
+            logger, checkpoints, bar, start_time,
+        )  # fmt: skip
 
-    def learn() -> None:
-        nonlocal state, key
-        key, fit_key = jax.random.split(key)
-        new_state, metrics = agent.update(state, buffer, fit_key)
+    @property
+    def run_dir(self) -> Path | None:
+        return self.logger.run_dir if self.logger is not None else None
+
+    def finished(self) -> bool:
+        steps_done = bool(self.config.total_steps)
+        steps_done = steps_done and self.progress.env_steps >= self.config.total_steps
+        return self.progress.episode >= self.config.episodes or steps_done
+
+    def checkpoint_due(self) -> bool:
+        every = self.config.checkpoint_every
+        return bool(every) and self.progress.env_steps - self.progress.last_checkpoint >= every
+
+    def act(self, act: Callable[..., Any], obs: np.ndarray) -> np.ndarray:
+        """The agent's action for ``obs`` (``act`` or its evaluation ``act_eval``), timed."""
+        self.key, act_key = jax.random.split(self.key)
+        t0 = time.perf_counter()
+        action, self.state, _ = act(self.state, obs, act_key)
+        action = np.asarray(action)  # waits for the device: the timing is the full latency
+        self.progress.act_seconds += time.perf_counter() - t0
+        self.progress.act_calls += 1
+        return action
+
+    def learn(self) -> None:
+        """One ``agent.update`` on the buffer; stops the run if a loss is not finite."""
+        self.key, fit_key = jax.random.split(self.key)
+        new_state, metrics = self.agent.update(self.state, self.buffer, fit_key)
         fit = {k: float(v) for k, v in metrics.items()}
         bad = {k: v for k, v in fit.items() if ("loss" in k or "mse" in k) and not np.isfinite(v)}
         if bad:
-            saved = checkpoints.paths()[-1].name if checkpoints and checkpoints.paths() else None
+            paths = self.checkpoints.paths() if self.checkpoints else []
+            saved = paths[-1].name if paths else None
             kept = f"the last good checkpoint, {saved}, is kept" if saved else "no checkpoint yet"
             raise TrainingError(
-                f"the agent's update at env step {progress.env_steps} gave "
+                f"the agent's update at env step {self.progress.env_steps} gave "
                 f"{', '.join(f'{k}={v}' for k, v in bad.items())}; the run stopped ({kept}). "
                 "Start a new run with a smaller learning rate (e.g. "
                 "--agent.model.learning-rate), or check the data for outliers."
             )
-        state = new_state
+        self.state = new_state
         # Merged: an agent may report some metrics only on some updates (MBPO's model fit).
-        progress.last_fit = {**progress.last_fit, **fit}
+        self.progress.last_fit = {**self.progress.last_fit, **fit}
 
-    def checkpoint() -> None:
-        if checkpoints is None:
+    def checkpoint(self) -> None:
+        """Save everything the run needs to continue exactly from here (if it has a run_dir)."""
+        if self.checkpoints is None:
             return
-        progress.elapsed = time.perf_counter() - start
-        trees = {"agent": state, "buffer": buffer, "key": key}
+        progress = self.progress
+        progress.elapsed = time.perf_counter() - self.start_time
+        trees = {"agent": self.state, "buffer": self.buffer, "key": self.key}
         # A JAX-native env is saved at episode boundaries too: a run may change its world
         # (the blocking maze's walls move at a global step), which the next episode carries on.
-        env_saved = env.can_snapshot and progress.env_steps > 0
+        env_saved = self.env.can_snapshot and progress.env_steps > 0
         if env_saved:
-            trees["env"] = env.snapshot()
+            trees["env"] = self.env.snapshot()
         # Recorded before the progress is saved: a resumed run counts its next interval from
         # this checkpoint (else resuming from ckpt-300 with an interval of 100 saved ckpt-301).
         progress.last_checkpoint = progress.env_steps
         meta = {
             "progress": progress.to_meta(),
-            "numpy_rng": rng.bit_generator.state,
+            "numpy_rng": self.rng.bit_generator.state,
             "env_saved": env_saved,
         }
-        checkpoints.save(progress.env_steps, trees, meta)
+        self.checkpoints.save(progress.env_steps, trees, meta)
 
-    def finished() -> bool:
-        steps_done = bool(config.total_steps) and progress.env_steps >= config.total_steps
-        return progress.episode >= config.episodes or steps_done
-
-    def checkpoint_due() -> bool:
-        every = config.checkpoint_every
-        return bool(every) and progress.env_steps - progress.last_checkpoint >= every
-
-    try:
-        while not finished():
-            episode = progress.episode
-            if progress.obs is None:  # a new episode (else: resumed mid-episode)
-                state = agent.begin_episode(state)
-                progress.obs, _ = env.reset(seed=episode_seed(seed, 0, episode))
-                progress.ep_return, progress.ep_length = 0.0, 0
-            while True:
-                obs = progress.obs
-                if progress.env_steps < config.warmup_steps:
-                    action = _random_action(spec, rng)
-                else:
-                    action = agent_policy(obs)
-                next_obs, reward, terminated, truncated, _ = env.step(action)
-                check_finite_step(
-                    spec.env_id,
-                    next_obs,
-                    reward,
-                    f"env step {progress.env_steps + 1} (training episode {episode + 1})",
-                )
-                transition = Transition(
-                    obs, action, np.float32(reward), next_obs, np.bool_(terminated)
-                )
-                buffer = add_step(buffer, transition)  # in place: O(1), not a copy
-                progress.env_steps += 1
-                progress.ep_return += float(reward)
-                progress.ep_length += 1
-                progress.obs = next_obs
-                bar.update(1)
-                if (
-                    config.refit_every
-                    and progress.env_steps >= config.warmup_steps
-                    and progress.env_steps % config.refit_every == 0
-                ):
-                    learn()
-                if terminated or truncated:
-                    break
-                if env.can_snapshot and checkpoint_due():
-                    checkpoint()
-            progress.obs = None
-            if not config.refit_every:
-                learn()
-            row = _episode_row(progress, episode)
-            progress.episode += 1
-            is_last = finished()
-            if (
-                eval_env is not None
-                and config.eval_episodes
-                and ((episode + 1) % config.eval_every == 0 or is_last)
-            ):
-                returns = []
-                evaluation = (episode + 1) // config.eval_every
-                record = video_env is not None and logger is not None and config.video_every
-                record = record and (evaluation % config.video_every == 0 or is_last)
-                for i in range(config.eval_episodes):
-                    state = agent.begin_episode(state)
-                    ep_seed = episode_seed(seed, 1, episode * config.eval_episodes + i)
-                    if record and i == 0:
-                        path = logger.run_dir / "videos" / f"eval-{progress.env_steps:08d}.mp4"
-                        ret = _record(video_env, eval_policy, ep_seed, path, logger)
-                        if ret is not None:
-                            returns.append(ret)
-                            continue
-                        state = agent.begin_episode(state)
-                    returns.append(
-                        run_episode(eval_env, eval_policy, ep_seed, max_steps=eval_limit)[0]
-                    )
-                row["eval_return"] = float(np.mean(returns))
-                row["eval_return_std"] = float(np.std(returns))
-            row["act_ms"] = 1000 * progress.act_seconds / max(progress.act_calls, 1)
-            row["wall_seconds"] = time.perf_counter() - start
-            progress.rows.append(row)
-            bar.set_postfix(
-                ret=f"{progress.ep_return:.1f}",
-                eval=f"{row.get('eval_return', float('nan')):.1f}",
+    def play_training_episode(self) -> None:
+        """Play (the rest of) one training episode: random actions during the warm-up, the
+        agent's after it, every transition stored, learning every ``refit_every`` steps (or
+        at the end of the episode), mid-episode checkpoints where the env can be saved."""
+        config, progress, spec = self.config, self.progress, self.env.spec
+        episode = progress.episode
+        if progress.obs is None:  # a new episode (else: resumed mid-episode)
+            self.state = self.agent.begin_episode(self.state)
+            progress.obs, _ = self.env.reset(seed=episode_seed(self.seed, 0, episode))
+            progress.ep_return, progress.ep_length = 0.0, 0
+        while True:
+            obs = progress.obs
+            if progress.env_steps < config.warmup_steps:
+                action = _random_action(spec, self.rng)
+            else:
+                action = self.act(self.agent.act, obs)
+            next_obs, reward, terminated, truncated, _ = self.env.step(action)
+            check_finite_step(
+                spec.env_id,
+                next_obs,
+                reward,
+                f"env step {progress.env_steps + 1} (training episode {episode + 1})",
             )
-            if logger is not None:
-                logger.log_row(row)
-                # Redrawn after every episode, but at most every few seconds (short episodes,
-                # e.g. tabular ones, would otherwise spend their time plotting); always at the end.
-                if is_last or time.perf_counter() - last_plot >= PLOT_EVERY_SECONDS:
-                    plot_learning_curves([logger.run_dir], logger.run_dir / CURVE_FILE)
-                    last_plot = time.perf_counter()
-            if on_row is not None:
-                on_row(row)
-            if checkpoint_due() or is_last:
-                checkpoint()
-    finally:
-        bar.close()
-        if logger is not None:
-            logger.close()
-    return RunResult(progress.rows, logger.run_dir if logger else None, state, buffer)
+            transition = Transition(obs, action, np.float32(reward), next_obs, np.bool_(terminated))
+            self.buffer = add_step(self.buffer, transition)  # in place: O(1), not a copy
+            progress.env_steps += 1
+            progress.ep_return += float(reward)
+            progress.ep_length += 1
+            progress.obs = next_obs
+            self.bar.update(1)
+            if (
+                config.refit_every
+                and progress.env_steps >= config.warmup_steps
+                and progress.env_steps % config.refit_every == 0
+            ):
+                self.learn()
+            if terminated or truncated:
+                break
+            if self.env.can_snapshot and self.checkpoint_due():
+                self.checkpoint()
+        progress.obs = None
+        if not config.refit_every:
+            self.learn()
+
+    def finish_episode(self) -> dict[str, Any]:
+        """The finished training episode's metrics row, evaluation included when it is due;
+        written to the run directory and returned."""
+        progress, config = self.progress, self.config
+        episode = progress.episode
+        row = _episode_row(progress, episode)
+        progress.episode += 1
+        is_last = self.finished()
+        due = (episode + 1) % config.eval_every == 0 or is_last
+        if self.eval_env is not None and config.eval_episodes and due:
+            returns = self.evaluate(episode, is_last)
+            row["eval_return"] = float(np.mean(returns))
+            row["eval_return_std"] = float(np.std(returns))
+        row["act_ms"] = 1000 * progress.act_seconds / max(progress.act_calls, 1)
+        row["wall_seconds"] = time.perf_counter() - self.start_time
+        progress.rows.append(row)
+        self.bar.set_postfix(
+            ret=f"{progress.ep_return:.1f}", eval=f"{row.get('eval_return', float('nan')):.1f}"
+        )
+        if self.logger is not None:
+            self.logger.log_row(row)
+            # Redrawn after every episode, but at most every few seconds (short episodes, e.g.
+            # tabular ones, would otherwise spend their time plotting); always at the end.
+            if is_last or time.perf_counter() - self.last_plot >= PLOT_EVERY_SECONDS:
+                plot_learning_curves([self.run_dir], self.run_dir / CURVE_FILE)
+                self.last_plot = time.perf_counter()
+        return row
+
+    def evaluate(self, episode: int, is_last: bool) -> list[float]:
+        """Returns of the evaluation episodes after training episode ``episode`` (0-based),
+        the first one recorded as a video when one is due."""
+        config = self.config
+        policy = functools.partial(self.act, eval_act(self.agent))
+        evaluation = (episode + 1) // config.eval_every
+        record = self.video_env is not None and self.logger is not None and config.video_every
+        record = record and (evaluation % config.video_every == 0 or is_last)
+        limit = self.env.spec.max_episode_steps or EVAL_STEP_LIMIT
+        returns = []
+        for i in range(config.eval_episodes):
+            self.state = self.agent.begin_episode(self.state)
+            ep_seed = episode_seed(self.seed, 1, episode * config.eval_episodes + i)
+            if record and i == 0:
+                path = self.run_dir / "videos" / f"eval-{self.progress.env_steps:08d}.mp4"
+                ret = _record(self.video_env, policy, ep_seed, path, self.logger)
+                if ret is not None:
+                    returns.append(ret)
+                    continue
+                self.state = self.agent.begin_episode(self.state)
+            returns.append(run_episode(self.eval_env, policy, ep_seed, max_steps=limit)[0])
+        return returns
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.logger is not None:
+            self.logger.close()
 
 
 def _record(
