@@ -45,7 +45,7 @@ from mbrlax.models.ensemble import ProbabilisticEnsemble
 from mbrlax.plotting import plot_learning_curves
 from mbrlax.runner import (
     EVAL_STEP_LIMIT,
-    METRIC_COLUMNS,
+    RUN_COLUMNS,
     RunnerConfig,
     RunResult,
     buffer_capacity,
@@ -434,7 +434,7 @@ def run_many(exp: Experiment) -> list[RunResult]:
     results = []
     for i, single in enumerate(singles):
         record = {"algo": exp.algo, "env": exp.env, "seed": single.seed, "experiment": single}
-        logger = RunLogger(single.run_dir, record, METRIC_COLUMNS, tensorboard=False)
+        logger = RunLogger(single.run_dir, record, RUN_COLUMNS, tensorboard=False)
         rows = []
         for e in range(exp.runner.episodes):
             last = e + 1 == exp.runner.episodes

@@ -87,6 +87,11 @@ class RunLogger:
             )
         self = cls.__new__(cls)
         self.run_dir, self.columns = run_dir, list(columns)
+        path = run_dir / METRICS_FILE
+        if path.exists():  # columns an agent's metrics added to the file are kept
+            with open(path, newline="") as f:
+                header = next(csv.reader(f), [])
+            self.columns += [c for c in header if c not in self.columns]
         self._csv_file, self._tb, self._tensorboard = None, None, tensorboard
         return self
 
@@ -109,23 +114,28 @@ class RunLogger:
         self._open(kept, purge_after=env_steps, tensorboard=self._tensorboard)
 
     def _open(self, kept: list[dict], purge_after: int | None, tensorboard: bool) -> None:
-        path = self.run_dir / METRICS_FILE
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(kept)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        self._csv_file = open(path, "a", newline="")
-        self._csv = csv.DictWriter(self._csv_file, fieldnames=self.columns, extrasaction="ignore")
+        self._write_csv(kept)
         self._tb = None
         if tensorboard:
             from tensorboardX import SummaryWriter
 
             purge = None if purge_after is None else purge_after + 1
             self._tb = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=purge)
+
+    def _write_csv(self, rows: list[dict]) -> None:
+        """Write ``metrics.csv`` anew (atomically) with ``rows`` under :attr:`columns`, and
+        open it for appending."""
+        path = self.run_dir / METRICS_FILE
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        self._csv_file = open(path, "a", newline="")
+        self._csv = csv.DictWriter(self._csv_file, fieldnames=self.columns, extrasaction="ignore")
 
     def note(self, message: str) -> None:
         """Append a timestamped line to ``run.log`` and say it on stderr."""
@@ -135,8 +145,17 @@ class RunLogger:
         print(f"mbrlax: {message}", file=sys.stderr)
 
     def log_row(self, row: dict[str, Any]) -> None:
-        """Append one row of the CSV; every numeric value also goes to TensorBoard."""
+        """Append one row of the CSV; every numeric value also goes to TensorBoard. A row with
+        a key the CSV has no column for yet (an agent's first metrics) adds the column: the
+        file is written anew with it, empty in the earlier rows."""
         clean = {k: to_jsonable(v) for k, v in row.items()}
+        new = [k for k in clean if k not in self.columns]
+        if new:
+            self._csv_file.close()
+            with open(self.run_dir / METRICS_FILE, newline="") as f:
+                rows = list(csv.DictReader(f))
+            self.columns += new
+            self._write_csv(rows)
         self._csv.writerow({k: clean.get(k, "") for k in self.columns})
         self._csv_file.flush()
         if self._tb is not None:

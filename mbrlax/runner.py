@@ -36,23 +36,20 @@ from mbrlax.training.config import (  # noqa: F401  (re-exported: their old home
 )
 from mbrlax.video import record_episode
 
-METRIC_COLUMNS = [
+RUN_COLUMNS = [
     "env_steps",
     "episode",
     "train_return",
     "eval_return",
     "eval_return_std",
     "train_episode_length",
-    "model_train_loss",
-    "model_val_mse",
-    "model_epochs",
-    "critic_loss",
-    "actor_loss",
-    "alpha",
-    "entropy",
     "act_ms",
     "wall_seconds",
 ]
+"""The columns of every run's ``metrics.csv``; the metrics an agent's ``update`` returns
+follow them, each as ``agent/<its name>`` (added when first reported)."""
+
+METRIC_COLUMNS = RUN_COLUMNS  # the name before agents' metrics got their own columns
 
 
 EVAL_STEP_LIMIT = 10_000
@@ -256,13 +253,13 @@ class _Loop:
         if run_dir is not None:
             checkpoints = CheckpointManager(run_dir, keep=config.keep_checkpoints)
             if resume:
-                logger = RunLogger.reopen(run_dir, METRIC_COLUMNS)
+                logger = RunLogger.reopen(run_dir, RUN_COLUMNS)
                 restored = _restore(checkpoints, logger, state, buffer, key, env)
                 if restored is not None:
                     state, buffer, key, rng, progress = restored
                 logger.truncate(len(progress.rows), progress.env_steps)
             else:
-                logger = RunLogger(run_dir, run_config, METRIC_COLUMNS)
+                logger = RunLogger(run_dir, run_config, RUN_COLUMNS)
                 if not env.can_snapshot and config.checkpoint_every:
                     logger.note(
                         f"{spec.env_id}'s state cannot be saved: checkpoints are taken at the "
@@ -312,7 +309,7 @@ class _Loop:
         self.key, fit_key = jax.random.split(self.key)
         new_state, metrics = self.agent.update(self.state, self.buffer, fit_key)
         fit = {k: float(v) for k, v in metrics.items()}
-        bad = {k: v for k, v in fit.items() if ("loss" in k or "mse" in k) and not np.isfinite(v)}
+        bad = {k: v for k, v in fit.items() if not np.isfinite(v)}
         if bad:
             paths = self.checkpoints.paths() if self.checkpoints else []
             saved = paths[-1].name if paths else None
@@ -467,16 +464,14 @@ def _record(
 
 
 def _episode_row(progress: _Progress, episode: int) -> dict[str, Any]:
-    fit = progress.last_fit
+    """The row of a finished training episode: its counts and return, and the newest value of
+    every metric the agent's updates reported, under ``agent/<name>``."""
     return {
         "env_steps": progress.env_steps,
         "episode": episode + 1,
         "train_return": progress.ep_return,
         "train_episode_length": progress.ep_length,
-        "model_train_loss": fit.get("train_loss", float("nan")),
-        "model_val_mse": fit.get("val_mse", float("nan")),
-        "model_epochs": fit.get("epochs", float("nan")),
-        **{k: fit.get(k, float("nan")) for k in ("critic_loss", "actor_loss", "alpha", "entropy")},
+        **{f"agent/{k}": v for k, v in progress.last_fit.items()},
     }
 
 

@@ -71,7 +71,7 @@ def test_updates_fit_the_search_targets():
     before = float(loss(state.net))
     new, metrics = agent.update(state, buffer, jax.random.key(2))
     assert int(new.updates) == 150
-    assert set(metrics) >= {"critic_loss", "actor_loss", "entropy"}
+    assert set(metrics) >= {"value_loss", "policy_loss", "entropy"}
     # The targets move with the network (reanalyse), so compare on the first network's ones.
     assert float(loss(new.net)) < 0.5 * before
     logits, _ = jax.vmap(lambda o: policy_value(new.net, o, cfg.value_scale))(obs)
@@ -95,8 +95,8 @@ def test_runs_through_the_runner_and_resumes_exactly(tmp_path):
     )  # fmt: skip
     full = run(exp)
     assert [r["env_steps"] for r in full.rows] == [9, 18, 27, 36]
-    assert np.isfinite(full.rows[-1]["critic_loss"])
-    columns = ("env_steps", "train_return", "eval_return", "critic_loss", "actor_loss")
+    assert np.isfinite(full.rows[-1]["agent/value_loss"])
+    columns = ("env_steps", "train_return", "eval_return", "agent/value_loss", "agent/policy_loss")
     # Checkpoints at steps 10, 20, 30, 36, the last 3 kept: resumed from 20, mid-episode 3.
     again = resumed_from_oldest_checkpoint(tmp_path / "full", tmp_path / "killed")
     assert [[r.get(c) for c in columns] for r in again] == [

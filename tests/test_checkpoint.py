@@ -23,7 +23,7 @@ from mbrlax.planners.base import PlannerState
 from mbrlax.runner import RunnerConfig
 
 # Columns that must be identical after a resume (timings cannot be).
-EXACT = ("env_steps", "episode", "train_return", "eval_return", "model_train_loss", "model_val_mse")
+EXACT = ("env_steps", "episode", "train_return", "eval_return", "agent/train_loss", "agent/val_mse")
 
 
 def tree():

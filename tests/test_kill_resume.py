@@ -18,7 +18,7 @@ from conftest import tiny_pets_args
 from mbrlax.checkpoint import CheckpointManager
 from mbrlax.logger import read_metrics
 
-EXACT = ("env_steps", "episode", "train_return", "eval_return", "model_train_loss", "model_val_mse")
+EXACT = ("env_steps", "episode", "train_return", "eval_return", "agent/train_loss", "agent/val_mse")
 EPISODES, EVERY = 5, 30
 
 ARGS = [

@@ -19,7 +19,7 @@ from mbrlax.experiment import MBPOExperiment, diagnose, evaluate, resume, run
 from mbrlax.models.ensemble import EnsembleConfig, ProbabilisticEnsemble
 from mbrlax.runner import RunnerConfig
 
-EXACT = ("env_steps", "episode", "train_return", "eval_return", "model_train_loss", "alpha")
+EXACT = ("env_steps", "episode", "train_return", "eval_return", "agent/train_loss", "agent/alpha")
 
 
 @pytest.mark.parametrize(
@@ -151,7 +151,7 @@ def test_tiny_run_is_deterministic_and_resumes_exactly_with_its_model_buffer(tmp
     # buffer keeps one epoch (one refit) of 64 rollouts at the longest k = 3.
     assert [full_agent.rollout_length(u) for u in range(0, 501, 100)] == [1, 2, 3, 3, 3, 3]
     assert int(state.model_buffer.size) == _tiny(tmp_path, "x").agent.model_buffer_capacity == 192
-    assert np.isfinite(full.rows[-1]["model_train_loss"])
+    assert np.isfinite(full.rows[-1]["agent/train_loss"])
     killed = tmp_path / "killed"
     shutil.copytree(tmp_path / "full", killed)
     first = sorted(p.name for p in (killed / "checkpoints").iterdir())[0]

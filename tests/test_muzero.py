@@ -111,8 +111,8 @@ def test_runs_through_the_runner_and_resumes_exactly(tmp_path):
     )  # fmt: skip
     full = run(exp)
     assert [r["env_steps"] for r in full.rows] == [9, 18, 27, 36]
-    assert np.isfinite(full.rows[-1]["model_train_loss"])
-    columns = ("env_steps", "train_return", "eval_return", "critic_loss", "model_train_loss")
+    assert np.isfinite(full.rows[-1]["agent/reward_loss"])
+    columns = ("env_steps", "train_return", "eval_return", "agent/value_loss", "agent/reward_loss")
     # Checkpoints at steps 10, 20, 30, 36, the last 3 kept: resumed from 20, mid-episode 3.
     again = resumed_from_oldest_checkpoint(tmp_path / "full", tmp_path / "killed")
     assert [[r.get(c) for c in columns] for r in again] == [

@@ -30,7 +30,7 @@ def test_same_seed_same_numbers():
     a = run(tiny(seed=3), save=False).rows
     b = run(tiny(seed=3), save=False).rows
     c = run(tiny(seed=4), save=False).rows
-    keys = ("train_return", "eval_return", "model_train_loss")
+    keys = ("train_return", "eval_return", "agent/train_loss")
     assert [[r[k] for k in keys] for r in a] == [[r[k] for k in keys] for r in b]
     assert a[-1]["train_return"] != c[-1]["train_return"]
 
@@ -53,7 +53,7 @@ def test_pets_learns_a_users_env_with_a_learned_reward():
         exp.runner, episodes=5, warmup_steps=50, eval_episodes=0, progress=False
     )
     rows = run(dataclasses.replace(exp, runner=runner), save=False).rows
-    assert all(np.isfinite(r["model_train_loss"]) for r in rows)
+    assert all(np.isfinite(r["agent/train_loss"]) for r in rows)
     assert max(r["train_return"] for r in rows[-2:]) > -20
 
 

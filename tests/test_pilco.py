@@ -180,11 +180,17 @@ def test_runs_through_the_runner_and_resumes_exactly(tmp_path):
     exp = _experiment(tmp_path / "full", episodes=3, checkpoint_every=150)
     full = run(exp)
     assert [r["env_steps"] for r in full.rows] == [100, 200, 300]
-    assert all(np.isfinite(r["model_train_loss"]) and np.isfinite(r["actor_loss"])
+    assert all(np.isfinite(r["agent/model_train_loss"]) and np.isfinite(r["agent/expected_return"])
                for r in full.rows)  # fmt: skip
     # Checkpoints at steps 150 and 300: resumed from 150, in the middle of episode 2.
     again = resumed_from_oldest_checkpoint(tmp_path / "full", tmp_path / "killed")
-    columns = ("env_steps", "train_return", "eval_return", "actor_loss", "model_train_loss")
+    columns = (
+        "env_steps",
+        "train_return",
+        "eval_return",
+        "agent/expected_return",
+        "agent/model_train_loss",
+    )
     assert [[r.get(c) for c in columns] for r in again] == [
         [r.get(c) for c in columns] for r in full.rows
     ]

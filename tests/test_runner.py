@@ -1,14 +1,19 @@
 """The runner's loop: warm-up, refits, evaluation rows, run directory."""
 
 import csv
+import struct
+from pathlib import Path
 
 import gymnasium
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from mbrlax.compare import load_run
 from mbrlax.envs import make_env
-from mbrlax.logger import RunDirError
+from mbrlax.errors import TrainingError
+from mbrlax.logger import RunDirError, read_metrics
+from mbrlax.plotting import plot_learning_curves
 from mbrlax.runner import RunnerConfig, train
 
 
@@ -61,7 +66,7 @@ def test_refit_once_per_episode_by_default_and_run_dir(tmp_path):
     with open(tmp_path / "r" / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     assert {"env_steps", "episode", "train_return", "eval_return", "wall_seconds"} <= set(rows[0])
-    assert float(rows[0]["model_train_loss"]) == 0.5
+    assert float(rows[0]["agent/train_loss"]) == 0.5
     with pytest.raises(RunDirError, match="already holds a run"):
         train(CountingAgent(), env, eval_env, cfg, seed=0, run_dir=tmp_path / "r")
 
@@ -147,3 +152,74 @@ def test_an_env_without_time_limit_is_not_refused_for_its_warmup():
     env = make_env(_StayOrLeave())
     cfg = RunnerConfig(episodes=1, warmup_steps=5000, eval_episodes=0, progress=False)
     assert len(train(CountingAgent(), env, None, cfg, seed=0).rows) == 1
+
+
+class ReportingAgent(CountingAgent):
+    """Reports a metric of its own from its second update on, and a NaN one when told to."""
+
+    def __init__(self, nan_metric: str | None = None):
+        super().__init__()
+        self.nan_metric = nan_metric
+
+    def update(self, state, buffer, key):
+        state, metrics = super().update(state, buffer, key)
+        if self.updates >= 2:
+            metrics["value_loss"] = jnp.float32(self.updates)
+        if self.nan_metric:
+            metrics[self.nan_metric] = jnp.float32(jnp.nan)
+        return state, metrics
+
+
+def event_tags(path: Path) -> set[str]:
+    """The tags of the scalars in a TensorBoard events file (TFRecord frames: an 8-byte length,
+    its 4-byte CRC, the ``Event`` proto, its 4-byte CRC)."""
+    from tensorboardX.proto.event_pb2 import Event
+
+    data, i, tags = path.read_bytes(), 0, set()
+    while i < len(data):
+        (n,) = struct.unpack("<Q", data[i : i + 8])
+        tags |= {v.tag for v in Event.FromString(data[i + 12 : i + 12 + n]).summary.value}
+        i += 12 + n + 4
+    return tags
+
+
+def test_every_metric_an_agent_reports_gets_its_own_column(tmp_path):
+    env, eval_env = make_env("Pendulum-v1"), make_env("Pendulum-v1")
+    cfg = RunnerConfig(episodes=3, warmup_steps=200, eval_episodes=1, progress=False)
+    train(ReportingAgent(), env, eval_env, cfg, seed=0, run_dir=tmp_path / "r")
+    rows = read_metrics(tmp_path / "r")
+    assert [r["agent/train_loss"] for r in rows] == [0.5, 0.5, 0.5]
+    # First reported after the second episode: the column is added, empty before.
+    assert np.isnan(rows[0]["agent/value_loss"]) and [r["agent/value_loss"] for r in rows[1:]] == [
+        2.0,
+        3.0,
+    ]
+    with open(tmp_path / "r" / "metrics.csv") as f:
+        header = f.readline().strip().split(",")
+    assert header[-2:] == ["agent/train_loss", "agent/value_loss"]
+    tags = {tag for path in (tmp_path / "r" / "tensorboard").iterdir() for tag in event_tags(path)}
+    assert {"agent/train_loss", "agent/value_loss", "eval_return"} <= tags
+
+
+def test_a_non_finite_metric_of_any_name_stops_the_run(tmp_path):
+    env, eval_env = make_env("Pendulum-v1"), make_env("Pendulum-v1")
+    cfg = RunnerConfig(episodes=2, warmup_steps=200, eval_episodes=0, progress=False)
+    with pytest.raises(TrainingError, match="gave alpha=nan; the run stopped"):
+        train(ReportingAgent("alpha"), env, eval_env, cfg, seed=0, run_dir=tmp_path / "r")
+
+
+def test_compare_and_plot_read_run_directories_from_before_agent_columns(tmp_path):
+    run_dir = tmp_path / "old"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text('{"algo": "pets", "env": "Pendulum-v1", "seed": 0}')
+    (run_dir / "metrics.csv").write_text(
+        "env_steps,episode,train_return,eval_return,eval_return_std,train_episode_length,"
+        "model_train_loss,model_val_mse,model_epochs,critic_loss,actor_loss,alpha,entropy,"
+        "act_ms,wall_seconds\n"
+        "200,1,-1500.0,-1400.0,0.0,200,0.5,0.2,10,,,,,40.0,12.0\n"
+        "400,2,-900.0,-300.0,0.0,200,0.3,0.1,12,,,,,41.0,25.0\n"
+    )
+    run = load_run(run_dir)
+    assert list(run.eval_return) == [-1400.0, -300.0] and list(run.env_steps) == [200, 400]
+    out = plot_learning_curves([run_dir], tmp_path / "curve.png")
+    assert Path(out).stat().st_size > 0

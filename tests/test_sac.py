@@ -20,7 +20,7 @@ from mbrlax.experiment import SACExperiment, evaluate, resume, run
 from mbrlax.runner import RunnerConfig
 
 TINY = SACConfig(hidden_sizes=(32, 32), batch_size=32)
-EXACT = ("env_steps", "episode", "train_return", "eval_return", "critic_loss", "alpha")
+EXACT = ("env_steps", "episode", "train_return", "eval_return", "agent/critic_loss", "agent/alpha")
 
 
 def learner(config: SACConfig = TINY, obs_dim: int = 3, low=(-2.0,), high=(2.0,)) -> SACLearner:
@@ -150,7 +150,7 @@ def test_same_seed_same_numbers_and_resume_from_mid_episode_is_exact(tmp_path):
     again = run(_tiny_experiment(tmp_path, "again"))
     rows = [[r[c] for c in EXACT] for r in full.rows]
     assert rows == [[r[c] for c in EXACT] for r in again.rows]
-    assert np.isfinite(full.rows[-1]["critic_loss"]) and full.rows[-1]["alpha"] < 1.0
+    assert np.isfinite(full.rows[-1]["agent/critic_loss"]) and full.rows[-1]["agent/alpha"] < 1.0
     names = [p.name for p in CheckpointManager(tmp_path / "full").paths()]
     killed = tmp_path / "killed"
     shutil.copytree(tmp_path / "full", killed)

@@ -16,8 +16,8 @@ nothing but transitions. Training episodes act by a search with Dirichlet noise 
 and actions drawn from the visit counts; evaluation episodes search without noise and take
 the most visited action.
 
-Metrics (the runner's columns): ``critic_loss`` is the value loss, ``actor_loss`` the policy
-loss, ``entropy`` the prior's entropy.
+Metrics (``agent/...`` in a run's ``metrics.csv``): ``value_loss``, ``policy_loss``, ``entropy``
+(the prior's) and ``search_value`` (the mean value target of the search).
 
     agent = AlphaZero(AlphaZeroConfig(), env.spec, make_jax_env("mbrlax/CartPole-v0"))
 """
@@ -220,12 +220,7 @@ class AlphaZero:
         updates, opt_state = self._optimizer.update(grads, state.opt_state, state.net)
         net = optax.apply_updates(state.net, updates)
         target = polyak(state.target_net, net, c.target_tau)
-        metrics = {
-            "critic_loss": metrics["value_loss"],
-            "actor_loss": metrics["policy_loss"],
-            "entropy": metrics["entropy"],
-            "search_value": jnp.mean(value_t),
-        }
+        metrics = {**metrics, "search_value": jnp.mean(value_t)}
         return AlphaZeroState(net, target, opt_state, state.updates + 1), metrics
 
     @functools.partial(jax.jit, static_argnums=0)

@@ -23,8 +23,8 @@ buffer: past a termination the targets are those of the absorbing state; past a 
 truncation (or the newest transition) the unrolled steps are left out of the loss, and the
 n-step return bootstraps from the last observation it has.
 
-Metrics (the runner's columns): ``critic_loss`` is the value loss, ``actor_loss`` the policy
-loss, ``model_train_loss`` the reward loss, ``entropy`` the prior's entropy.
+Metrics (``agent/...`` in a run's ``metrics.csv``): ``policy_loss``, ``value_loss``,
+``reward_loss`` and ``entropy`` (the prior's).
 """
 
 from __future__ import annotations
@@ -390,9 +390,9 @@ class MuZero:
         policy_l, value_l, reward_l = policy_l.mean(), value_l.mean(), reward_l.mean()
         total = policy_l + c.value_weight * value_l + reward_l
         metrics = {
-            "actor_loss": policy_l,
-            "critic_loss": value_l,
-            "train_loss": reward_l,
+            "policy_loss": policy_l,
+            "value_loss": value_l,
+            "reward_loss": reward_l,
             "entropy": entropy.mean(),
         }
         return total, metrics

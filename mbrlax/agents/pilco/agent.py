@@ -33,9 +33,9 @@ what makes it work (``benchmarks/pilco.py --ablate`` measures each, 3 seeds):
   approximation, as PILCO's own moment-matched ``J`` is deterministic) that Adam descends,
   gradient norm clipped. Fresh particles at every step did as well on the swing-up.
 
-Metrics (the runner's columns): ``model_train_loss`` is the GP's negative log marginal
-likelihood (or its sparse bound) per point, ``actor_loss`` the negative expected return of
-the kept policy.
+Metrics (``agent/...`` in a run's ``metrics.csv``): ``model_train_loss``, the GP's negative
+log marginal likelihood (or its sparse bound) per point, and ``expected_return``, the kept
+policy's return through the model.
 """
 
 from __future__ import annotations
@@ -218,8 +218,7 @@ class PILCO:
         policy, returns = self.improve(policy, model_params, data, size, k_opt)
         kept = jnp.max(returns) if c.keep_best else returns[-1]
         metrics = {
-            "train_loss": fit_metrics["model_train_loss"],
-            "actor_loss": -kept,
+            "model_train_loss": fit_metrics["model_train_loss"],
             "expected_return": kept,
         }
         return PILCOState(model_params, policy, jnp.array(True)), metrics
