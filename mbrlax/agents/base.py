@@ -14,7 +14,8 @@ from mbrlax.data.buffer import ReplayBuffer, Transition
 from mbrlax.envs.base import JaxEnv
 from mbrlax.envs.spec import EnvSpec
 from mbrlax.envs.tasks import TaskFunctions
-from mbrlax.models.ensemble import EnsembleConfig, ProbabilisticEnsemble, TaskFn
+from mbrlax.models.base import TaskFn
+from mbrlax.models.ensemble import EnsembleConfig, ProbabilisticEnsemble
 from mbrlax.training.config import Preset, RunnerConfig
 
 AgentState = Any

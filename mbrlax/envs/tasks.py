@@ -27,9 +27,13 @@ from mbrlax.envs.cartpole_swingup import POLE_LENGTH, swingup_reward
 from mbrlax.envs.spec import EnvSpec
 
 RewardFn = Callable[[Float[Array, " d"], Float[Array, " A"], Float[Array, " d"]], Float[Array, ""]]
+"""A known reward of one transition: ``(obs [d], action [A], next_obs [d]) -> []``."""
 TerminationFn = Callable[
     [Float[Array, " d"], Float[Array, " A"], Float[Array, " d"]], Bool[Array, ""]
 ]
+"""A known termination of one transition: ``(obs [d], action [A], next_obs [d]) -> []`` bool."""
+TaskFn = RewardFn | TerminationFn
+"""Either of them: what a model takes as ``reward_fn`` or ``termination_fn``."""
 
 
 @dataclasses.dataclass(frozen=True)

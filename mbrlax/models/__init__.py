@@ -6,13 +6,13 @@ semi-parametric (``SemiParametricModel``: physics plus a learned residual) share
 so every planner and agent can use any of them.
 """
 
+from mbrlax.models.base import DynamicsModel, TaskFn
 from mbrlax.models.ensemble import (
     EnsembleConfig,
     EnsembleParams,
     EnsembleWeights,
     MemberPrediction,
     ProbabilisticEnsemble,
-    TaskFn,
 )
 from mbrlax.models.gp import (
     GaussianProcessModel,
@@ -50,6 +50,7 @@ __all__ = [
     "SemiParametricModel",
     "SemiParametricParams",
     "TaskFn",
+    "DynamicsModel",
     "disagreement",
     "elite_counts",
     "exact_neg_log_marginal_likelihood",

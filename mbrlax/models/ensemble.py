@@ -29,11 +29,7 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from mbrlax.data.buffer import Transition
 from mbrlax.data.normalizer import Normalizer
-
-TaskFn = Callable[
-    [Float[Array, " d"], Float[Array, " A"], Float[Array, " d"]], Float[Array, ""] | Bool[Array, ""]
-]
-"""A known reward or termination function of one example: ``(obs, action, next_obs) -> []``."""
+from mbrlax.models.base import DynamicsModel, TaskFn
 
 _ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "silu": jax.nn.silu,
@@ -230,7 +226,7 @@ class _FitData(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class ProbabilisticEnsemble:
+class ProbabilisticEnsemble(DynamicsModel):
     """An ensemble model; static and hashable, its methods are pure functions of ``params``.
 
     Attributes:
@@ -389,7 +385,7 @@ class ProbabilisticEnsemble:
         Returns ``(mean [E, T], var [E, T])`` in the targets' units (var is 0 when the ensemble
         is deterministic).
         """
-        obs, action = self._check_example(obs, action)
+        obs, action = self.check_example(obs, action)
         e = params.net.max_logvar.shape[0]
         pred = self.predict_members(
             params,
@@ -461,7 +457,7 @@ class ProbabilisticEnsemble:
                 ``termination_fn`` and ``learn_termination`` is off.
         """
         self.check_task_fns(reward_fn, termination_fn)
-        obs, action = self._check_example(obs, action)
+        obs, action = self.check_example(obs, action)
         elites = self.select_members(params, params.elite_idx)
         k = self.config.num_elites
         key_member, key_noise = jax.random.split(key)
@@ -488,7 +484,7 @@ class ProbabilisticEnsemble:
         delta. Learned reward is the elites' mean; learned termination is ``mean probability >
         0.5``. Returns ``(next_obs [d], reward [], terminated [])``."""
         self.check_task_fns(reward_fn, termination_fn)
-        obs, action = self._check_example(obs, action)
+        obs, action = self.check_example(obs, action)
         elites = self.select_members(params, params.elite_idx)
         k = self.config.num_elites
         pred = self.predict_members(
@@ -538,18 +534,6 @@ class ProbabilisticEnsemble:
                 "EnsembleConfig(learn_termination=True) and fit it."
             )
 
-    def _check_example(self, obs: Array, action: Array) -> tuple[Array, Array]:
-        obs = jnp.asarray(obs, jnp.float32)
-        action = jnp.asarray(action, jnp.float32)
-        if action.shape == () and self.action_dim == 1:
-            action = action[None]  # a discrete action index or a scalar action
-        if obs.shape != (self.obs_dim,) or action.shape != (self.action_dim,):
-            raise ValueError(
-                f"expected one example, obs [{self.obs_dim}] and action [{self.action_dim}], "
-                f"got {list(obs.shape)} and {list(action.shape)}; vmap over batches."
-            )
-        return obs, action
-
     # ---- training ----------------------------------------------------------------------------
 
     def fit(
@@ -576,34 +560,8 @@ class ProbabilisticEnsemble:
         epoch), ``val_mse`` (elites' mean validation MSE of the normalised targets, so 1.0 is
         as good as predicting the mean), ``epochs`` and ``updates`` (gradient steps).
         """
-        self._check_data(data)
-        if not isinstance(size, jax.core.Tracer):
-            n = int(size)
-            if not 1 <= n <= data.obs.shape[0]:
-                raise ValueError(
-                    f"fit needs 1 <= size <= capacity={data.obs.shape[0]} filled rows, got {n}; "
-                    "add data to the buffer first."
-                )
+        self.check_fit_data(data, size, fields=("reward", "terminated"))
         return _fit_jit(self, params, data, jnp.asarray(size, jnp.int32), key)
-
-    def _check_data(self, data: Transition) -> None:
-        if not isinstance(data, Transition):
-            raise TypeError(f"fit expects a Transition of arrays, got {type(data).__name__}.")
-        c = data.obs.shape[0] if data.obs.ndim else -1
-        want = {
-            "obs": (c, self.obs_dim),
-            "action": (c, self.action_dim),
-            "reward": (c,),
-            "next_obs": (c, self.obs_dim),
-            "terminated": (c,),
-        }
-        for name, shape in want.items():
-            got = tuple(getattr(data, name).shape)
-            if got != shape:
-                raise ValueError(
-                    f"fit: data.{name} has shape {list(got)}, expected {list(shape)} "
-                    f"(capacity C={c}, obs_dim={self.obs_dim}, action_dim={self.action_dim})."
-                )
 
     def _member_losses(
         self,

@@ -52,7 +52,7 @@ from jax.scipy.linalg import cho_solve, solve_triangular
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from mbrlax.data.buffer import Transition
-from mbrlax.models.ensemble import TaskFn
+from mbrlax.models.base import DynamicsModel, TaskFn, check_reward_fn, task_outcome
 
 _LOG_2PI = math.log(2.0 * math.pi)
 # Floor of the standard deviations used to standardise inputs and targets: a constant column
@@ -436,7 +436,7 @@ class _FitData(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class GaussianProcessModel:
+class GaussianProcessModel(DynamicsModel):
     """GP dynamics model; static and hashable, its methods are pure functions of ``params``.
 
     Attributes:
@@ -514,7 +514,7 @@ class GaussianProcessModel:
         state. ``include_noise=False`` gives the latent (epistemic) variance alone, which
         shrinks to ~0 at the training inputs and grows to the signal variance far from them.
         """
-        obs, action = self._check_example(obs, action, params.input_mean.dtype)
+        obs, action = self.check_example(obs, action, params.input_mean.dtype)
         x = (jnp.concatenate([obs, action]) - params.input_mean) / params.input_std
         # A loop over the (few) outputs, not a vmap: see _map_outputs.
         outputs = [self._latent(params, t, x) for t in range(self.obs_dim)]
@@ -575,34 +575,14 @@ class GaussianProcessModel:
         return next_obs, *self._outcome(obs, action, next_obs, reward_fn, termination_fn)
 
     def _outcome(self, obs, action, next_obs, reward_fn, termination_fn):
-        obs, action = self._check_example(obs, action, next_obs.dtype)
-        reward = jnp.asarray(reward_fn(obs, action, next_obs), next_obs.dtype)
-        if termination_fn is None:
-            return reward, jnp.array(False)
-        return reward, jnp.asarray(termination_fn(obs, action, next_obs), bool)
+        obs, action = self.check_example(obs, action, next_obs.dtype)
+        return task_outcome(obs, action, next_obs, reward_fn, termination_fn, next_obs.dtype)
 
     def check_task_fns(self, reward_fn: TaskFn | None, termination_fn: TaskFn | None) -> None:
         """Raise a ValueError saying what to pass when there is no reward function.
         (``termination_fn`` may be None: the model then never terminates.)"""
         del termination_fn
-        if reward_fn is None:
-            raise ValueError(
-                "a GaussianProcessModel models state transitions only, not rewards: pass "
-                "reward_fn=(obs, action, next_obs) -> [] (the env's known reward, e.g. "
-                "mbrlax.envs.tasks.get_task(env_id).reward)."
-            )
-
-    def _check_example(self, obs: Array, action: Array, dtype) -> tuple[Array, Array]:
-        obs = jnp.asarray(obs, dtype)
-        action = jnp.asarray(action, dtype)
-        if action.shape == () and self.action_dim == 1:
-            action = action[None]  # a scalar action
-        if obs.shape != (self.obs_dim,) or action.shape != (self.action_dim,):
-            raise ValueError(
-                f"expected one example, obs [{self.obs_dim}] and action [{self.action_dim}], "
-                f"got {list(obs.shape)} and {list(action.shape)}; vmap over batches."
-            )
-        return obs, action
+        check_reward_fn(reward_fn, type(self).__name__)
 
     # ---- training ------------------------------------------------------------------------------
 
@@ -631,32 +611,8 @@ class GaussianProcessModel:
         ``model_noise_std`` (means over inputs and outputs, standardised units) and
         ``model_nonfinite_steps`` (Adam steps skipped for a non-finite gradient).
         """
-        self._check_data(data)
-        if not isinstance(size, jax.core.Tracer):
-            n = int(size)
-            if not 1 <= n <= data.obs.shape[0]:
-                raise ValueError(
-                    f"fit needs 1 <= size <= capacity={data.obs.shape[0]} filled rows, got {n}; "
-                    "add data to the buffer first."
-                )
+        self.check_fit_data(data, size)
         return _fit_jit(self, params.hypers, data, jnp.asarray(size, jnp.int32), key)
-
-    def _check_data(self, data: Transition) -> None:
-        if not isinstance(data, Transition):
-            raise TypeError(f"fit expects a Transition of arrays, got {type(data).__name__}.")
-        c = data.obs.shape[0] if data.obs.ndim else -1
-        want = {
-            "obs": (c, self.obs_dim),
-            "action": (c, self.action_dim),
-            "next_obs": (c, self.obs_dim),
-        }
-        for name, shape in want.items():
-            got = tuple(jnp.shape(getattr(data, name)))
-            if got != shape:
-                raise ValueError(
-                    f"fit: data.{name} has shape {list(got)}, expected {list(shape)} "
-                    f"(capacity C={c}, obs_dim={self.obs_dim}, action_dim={self.action_dim})."
-                )
 
     def _prepare(self, data: Transition, size: Int[Array, ""], key: PRNGKeyArray):
         """Standardised rows, their statistics, and the initial inducing inputs ``[T, M, D]``."""

@@ -27,7 +27,7 @@ import abc
 import dataclasses
 import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import NamedTuple, final
 
 import equinox as eqx
@@ -45,11 +45,13 @@ from mbrlax.envs.bicycle import (
     bicycle_observe,
 )
 from mbrlax.envs.pendulum import PendulumState, pendulum_dynamics, pendulum_observe
-
-TaskFn = Callable[
-    [Float[Array, " d"], Float[Array, " A"], Float[Array, " d"]], Float[Array, ""] | Bool[Array, ""]
-]
-"""A known reward or termination function of one example: ``(obs, action, next_obs) -> []``."""
+from mbrlax.models.base import (
+    DynamicsModel,
+    TaskFn,
+    check_example,
+    check_reward_fn,
+    task_outcome,
+)
 
 Theta = Mapping[str, Float[Array, ""] | float]
 """Physical constants by name: fitted ones as ``[]`` arrays, fixed ones as Python floats."""
@@ -116,7 +118,7 @@ class _LMCarry(NamedTuple):
     damping: Float[Array, ""]  # lambda
 
 
-class PhysicsModel(abc.ABC):
+class PhysicsModel(DynamicsModel):
     """Abstract physics model: ``next_obs = dynamics(theta, obs, action)``, deterministic.
 
     A concrete model is a final frozen dataclass whose fields hold one value per name of
@@ -290,20 +292,12 @@ class PhysicsModel(abc.ABC):
         ``sysid_damping`` (the final Levenberg-Marquardt ``lambda``).
         """
         del key
-        check_transitions(data, self.obs_dim, self.action_dim)
-        capacity = data.obs.shape[0]
-        if not isinstance(size, jax.core.Tracer):
-            n = int(size)
-            if not 1 <= n <= capacity:
-                raise ValueError(
-                    f"fit needs 1 <= size <= capacity={capacity} filled rows, got {n}; add "
-                    "data to the buffer first."
-                )
-            if n * self.obs_dim <= len(self.fitted):
-                raise ValueError(
-                    f"fit needs more residuals (size x obs_dim = {n * self.obs_dim}) than "
-                    f"fitted constants ({len(self.fitted)}); add data."
-                )
+        self.check_fit_data(data, size)
+        if not isinstance(size, jax.core.Tracer) and int(size) * self.obs_dim <= len(self.fitted):
+            raise ValueError(
+                f"fit needs more residuals (size x obs_dim = {int(size) * self.obs_dim}) than "
+                f"fitted constants ({len(self.fitted)}); add data."
+            )
         # The initial guesses of fitted constants live in `params`, not in the compiled fit:
         # models that differ only in them share one compilation.
         canonical = dataclasses.replace(self, **{n: 1.0 for n in self.fitted})
@@ -578,66 +572,6 @@ class BicyclePhysics(PhysicsModel):
             dt=theta["dt"],
         )
         return bicycle_observe(new, self.track)
-
-
-# ---- checks and task plumbing shared with the semi-parametric model ----------------------------
-
-
-def check_reward_fn(reward_fn: TaskFn | None, model_name: str) -> None:
-    """Raise a ValueError saying what to pass when a model without a reward head gets none."""
-    if reward_fn is None:
-        raise ValueError(
-            f"{model_name} predicts observations only: pass reward_fn=(obs, action, next_obs) "
-            "-> [] (e.g. mbrlax.envs.tasks.pendulum_reward, or get_task(env_id).reward), and "
-            "termination_fn if the env terminates."
-        )
-
-
-def task_outcome(
-    obs: Float[Array, " d"],
-    action: Float[Array, " A"],
-    next_obs: Float[Array, " d"],
-    reward_fn: TaskFn,
-    termination_fn: TaskFn | None,
-) -> tuple[Float[Array, ""], Bool[Array, ""]]:
-    """``(reward [], terminated [])`` of one example from the known functions
-    (``termination_fn=None``: never terminates)."""
-    reward = jnp.asarray(reward_fn(obs, action, next_obs), jnp.float32)
-    if termination_fn is None:
-        return reward, jnp.array(False)
-    return reward, jnp.asarray(termination_fn(obs, action, next_obs), bool)
-
-
-def check_example(
-    obs: Array, action: Array, obs_dim: int, action_dim: int
-) -> tuple[Float[Array, " d"], Float[Array, " A"]]:
-    """``(obs [d], action [A])`` as float32; raises a ValueError on other shapes."""
-    obs = jnp.asarray(obs, jnp.float32)
-    action = jnp.asarray(action, jnp.float32)
-    if action.shape == () and action_dim == 1:
-        action = action[None]  # a scalar action
-    if obs.shape != (obs_dim,) or action.shape != (action_dim,):
-        raise ValueError(
-            f"expected one example, obs [{obs_dim}] and action [{action_dim}], got "
-            f"{list(obs.shape)} and {list(action.shape)}; vmap over batches."
-        )
-    return obs, action
-
-
-def check_transitions(data: Transition, obs_dim: int, action_dim: int) -> None:
-    """Raise a TypeError / ValueError unless ``data`` is a Transition of ``C`` rows of
-    obs ``[C, d]``, action ``[C, A]``, next_obs ``[C, d]``."""
-    if not isinstance(data, Transition):
-        raise TypeError(f"fit expects a Transition of arrays, got {type(data).__name__}.")
-    c = data.obs.shape[0] if jnp.ndim(data.obs) else -1
-    want = {"obs": (c, obs_dim), "action": (c, action_dim), "next_obs": (c, obs_dim)}
-    for name, shape in want.items():
-        got = tuple(jnp.shape(getattr(data, name)))
-        if got != shape:
-            raise ValueError(
-                f"fit: data.{name} has shape {list(got)}, expected {list(shape)} "
-                f"(capacity C={c}, obs_dim={obs_dim}, action_dim={action_dim})."
-            )
 
 
 __all__ = [

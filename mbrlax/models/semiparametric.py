@@ -26,16 +26,16 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from mbrlax.data.buffer import Transition
-from mbrlax.models.ensemble import EnsembleParams, ProbabilisticEnsemble
-from mbrlax.models.physics import (
-    PhysicsModel,
-    PhysicsParams,
+from mbrlax.models.base import (
+    DynamicsModel,
     TaskFn,
     check_example,
     check_reward_fn,
     check_transitions,
     task_outcome,
 )
+from mbrlax.models.ensemble import EnsembleParams, ProbabilisticEnsemble
+from mbrlax.models.physics import PhysicsModel, PhysicsParams
 
 
 class SemiParametricParams(eqx.Module):
@@ -52,7 +52,7 @@ class SemiParametricParams(eqx.Module):
 
 @final
 @dataclasses.dataclass(frozen=True)
-class SemiParametricModel:
+class SemiParametricModel(DynamicsModel):
     """Physics plus a learned residual; static and hashable, methods pure in ``params``.
 
     Attributes:
