@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 
 from mbrlax.compare import load_run, mean_curve
+from mbrlax.errors import BenchmarkError
 from mbrlax.logger import to_jsonable, write_json_atomic
 
 SCHEMA_VERSION = 1
@@ -71,10 +72,6 @@ _MARKER = re.compile(
     re.DOTALL,
 )
 _OPENING = re.compile(r"<!-- (/?)bench:([\w.-]+):([\w.-]+) -->")
-
-
-class BenchmarkError(RuntimeError):
-    """A benchmark that cannot finish as asked: the message says why and what to do."""
 
 
 # -- where and what ---------------------------------------------------------------------------

@@ -584,8 +584,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(usage())
         return
     command = _choose(argv[0], COMMANDS, "command")
-    from mbrlax.errors import EnvError, TrainingError
-    from mbrlax.logger import RunDirError
+    from mbrlax.errors import EnvError, RunDirError, TrainingError
 
     try:
         commands = {

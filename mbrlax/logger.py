@@ -12,14 +12,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mbrlax.errors import RunDirError
+
 METRICS_FILE = "metrics.csv"
 CONFIG_FILE = "config.json"
 CURVE_FILE = "learning_curve.png"
 LOG_FILE = "run.log"
-
-
-class RunDirError(ValueError):
-    """A run directory that cannot be used (it holds a run already, or none)."""
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -47,6 +47,7 @@ from mbrlax.compare import (
     summaries_to_csv,
     summarise,
 )
+from mbrlax.errors import SweepError
 from mbrlax.logger import CONFIG_FILE, write_json_atomic
 
 Backend = Literal["auto", "ray", "process"]
@@ -63,10 +64,6 @@ _RESERVED = ("--env", "--seed", "--run-dir", "--resume", "--overwrite")
 # A tyro subcommand token such as ``agent.planner:cem``.
 _SUBCOMMAND = re.compile(r"^[A-Za-z_][\w.-]*:[\w.-]+$")
 _FLAG_NAME = re.compile(r"^[A-Za-z_][\w.-]*$")
-
-
-class SweepError(ValueError):
-    """A sweep that cannot be run as asked: the message says what is wrong and how to fix it."""
 
 
 @dataclasses.dataclass(frozen=True)
