@@ -1,41 +1,44 @@
 """Tabular Dyna: Dyna-Q, Dyna-Q+ and prioritized sweeping (Sutton & Barto, chapter 8).
 
-:mod:`.tabular` holds the algorithms as pure functions (and the book's compiled maze loops),
-:mod:`.agent` the runner's agent around them, :mod:`.presets` the defaults per env. The
+:mod:`.tabular` holds the algorithms as pure functions, :mod:`.book` the book's maze experiments
+as compiled loops of them, :mod:`.agent` the runner's agent around them, :mod:`.presets` the
+defaults per env. The
 algorithms' names are re-exported here, where they lived before the folder existed
 (``from mbrlax.agents import dyna; dyna.learn(...)``).
 """
 
 from mbrlax.agents.base import AgentEntry, learns_every_step
 from mbrlax.agents.dyna.agent import DynaAgent
+from mbrlax.agents.dyna.book import (
+    EpisodeStats,
+    greedy_path_length,
+    learning_curve,
+    run_episode,
+    run_episodes,
+    run_steps,
+    train_episodes,
+    updates_until_optimal,
+)
 from mbrlax.agents.dyna.presets import DYNA_RUNNER, dyna_preset
 from mbrlax.agents.dyna.tabular import (
     MODELS,
     Config,
     DynaQ,
     DynaQState,
-    EpisodeStats,
     Model,
     PrioritizedSweeping,
     epsilon_greedy,
     expected_target,
     greedy_action,
-    greedy_path_length,
     init,
     learn,
     learn_prioritized,
-    learning_curve,
     plan,
     q_learning_update,
     queue,
-    run_episode,
-    run_episodes,
-    run_steps,
     sample_outcome,
     sweep,
-    train_episodes,
     update_model,
-    updates_until_optimal,
 )
 
 ENTRY = AgentEntry(
