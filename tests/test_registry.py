@@ -87,3 +87,15 @@ def test_the_final_model_goes_back_where_it_was_taken_from(name, env):
     same = jax.tree.map(np.array_equal, exp.final_model(loaded), model)
     assert all(jax.tree.leaves(same))
     assert jax.tree.structure(loaded) == jax.tree.structure(state)
+
+
+def test_the_agents_page_is_the_registrys():
+    from pathlib import Path
+
+    from mbrlax.agents.registry import agents_markdown
+
+    page = Path(__file__).resolve().parent.parent / "docs" / "agents.md"
+    assert page.read_text() == agents_markdown(), (
+        "docs/agents.md differs from the registry: run "
+        "`python -m mbrlax.agents.registry > docs/agents.md`"
+    )

@@ -39,3 +39,29 @@ def get_agent(name: str) -> AgentEntry:
     close = difflib.get_close_matches(name, list(AGENTS), n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ValueError(f"unknown agent {name!r}; known agents: {', '.join(AGENTS)}.{hint}")
+
+
+def agents_markdown() -> str:
+    """``docs/agents.md``: a table of the registry's agents (a test keeps the file in sync)."""
+    lines = [
+        "# Agents",
+        "",
+        "Generated from `mbrlax/agents/registry.py` by `python -m mbrlax.agents.registry > "
+        "docs/agents.md`;",
+        "a test keeps this page in sync. `mbrlax train NAME --env ID --help` lists every option "
+        "with the",
+        "defaults for that env; [adding_an_agent.md](adding_an_agent.md) shows how to add one.",
+        "",
+        "| name | what it does | default env | `final_model.eqx` keeps | example |",
+        "|---|---|---|---|---|",
+    ]
+    for e in AGENTS.values():
+        example = e.usage.split("   (")[0]
+        lines.append(
+            f"| `{e.name}` | {e.title} | `{e.default_env}` | {e.saved_help} | `{example}` |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(agents_markdown(), end="")
