@@ -113,7 +113,7 @@ def measure(
     h = horizon or HORIZONS[env_id]
     damped = damping is not None and planner_name in ("ilqr", "ddp")
     config = make(h, damping) if damped else make(h)
-    planner = config.build(*env.spec.action_bounds())
+    planner = config.build_for(env.spec)
     episode = jax.jit(lambda s, k: mpc_rollout(env, planner, s, k, steps))
     start, _ = env.reset(jax.random.key(seeds[0]))
     t = time.perf_counter()

@@ -410,7 +410,7 @@ def _training_data(s: Settings, real: Pendulum, key) -> tuple[Transition, Transi
     """(training transitions, held-out trajectories as (obs, actions))."""
     k_random, k_ctrl, k_heldout = jax.random.split(key, 3)
     nominal = PendulumPhysics()  # textbook constants, no damping: the controller's model
-    planner = s.planner.build(*real.spec.action_bounds())
+    planner = s.planner.build_for(real.spec)
     obs_r, act_r = _random_episodes(real, jax.random.split(k_random, s.random_episodes))
     obs_c, act_c, ret_c = _episodes(
         real, planner, nominal, nominal.init(None), jax.random.split(k_ctrl, s.controller_episodes)
@@ -485,7 +485,7 @@ def part_b(s: Settings, state: dict, tables: dict[str, Table]) -> None:
 
 def part_c(s: Settings, state: dict, tables: dict[str, Table]) -> None:
     real = _real_system(s)
-    planner = s.planner.build(*real.spec.action_bounds())
+    planner = s.planner.build_for(real.spec)
     p = s.planner
     print("## c. MPC on the real (damped) pendulum\n")
     print(

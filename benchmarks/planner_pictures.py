@@ -30,7 +30,7 @@ from mbrlax.envs.base import JaxEnv, as_step_fn
 from mbrlax.envs.bicycle import Bicycle
 from mbrlax.envs.pendulum import Pendulum, PendulumState
 from mbrlax.planner_plots import mppi_decision_at, plot_mppi_fan, plot_predicted_vs_realised
-from mbrlax.planners import MPPI, PlannerState, StepFn
+from mbrlax.planners import MPPI, GaussianState, StepFn
 from mbrlax.planners.mppi import mppi_samples
 
 # Tuned by hand on these envs: lambda of the order of the spread of the sampled returns.
@@ -48,7 +48,7 @@ def run_episode(
     model_step: StepFn | None = None,
 ) -> MPCTrajectory:
     """One compiled MPC episode with MPPI; prints its return."""
-    planner = config.build(*env.spec.action_bounds())
+    planner = config.build_for(env.spec)
     t = time.perf_counter()
     traj = jax.jit(lambda k: mpc_rollout(env, planner, start, k, num_steps, model_step))(key)
     print(
@@ -60,7 +60,7 @@ def run_episode(
 
 def decision_at(
     env: JaxEnv, config: MPPI, traj: MPCTrajectory, key: jax.Array, t: int
-) -> tuple[object, PlannerState, jax.Array]:
+) -> tuple[object, GaussianState, jax.Array]:
     """``mppi_decision_at``, checked: the redone call chooses the action the episode executed."""
     state, pstate, step_key = mppi_decision_at(env, config, traj, key, t)
     low, high = env.spec.action_bounds()

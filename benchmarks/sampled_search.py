@@ -34,7 +34,7 @@ ENV = "mbrlax/Pendulum-v0"
 
 def measure(env, config, seeds: list[int], steps: int) -> dict:
     """Returns per seed and ms per decision of MPC with ``config`` (compiled once)."""
-    planner = config.build(*env.spec.action_bounds())
+    planner = config.build_for(env.spec)
     episode = jax.jit(lambda s, k: mpc_rollout(env, planner, s, k, steps).episode_return)
     start, _ = env.reset(jax.random.key(seeds[0]))
     t = time.perf_counter()

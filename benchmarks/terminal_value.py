@@ -77,7 +77,7 @@ def main() -> None:
     rows = [["SAC policy alone", round(float(sac.mean()), 1), round(float(sac.min()), 1), None]]
     for horizon in args.horizons:
         for label, terminal in (("alone", None), ("+ SAC critic", value)):
-            planner = CEM(horizon=horizon, discount=0.99).build(*env.spec.action_bounds(), terminal)
+            planner = CEM(horizon=horizon, discount=0.99).build_for(env.spec, terminal)
 
             def episode(key, planner=planner):
                 start, _ = env.reset(key)

@@ -565,7 +565,7 @@ def draw_command(args: Sequence[str]) -> None:
     steps = a.steps or env.spec.max_episode_steps
     if a.fan_at is not None and not 0 <= a.fan_at < steps:
         raise CLIError(f"--fan-at must be a step of the episode, in [0, {steps}).")
-    planner = a.agent.planner.build(*env.spec.action_bounds())
+    planner = a.agent.planner.build_for(env.spec)
     reset_key, key = jax.random.split(jax.random.key(a.seed))
     start, _ = env.reset(reset_key)
     traj = jax.jit(lambda s, k: mpc_rollout(env, planner, s, k, steps))(start, key)

@@ -19,7 +19,7 @@ Two pictures every model-based control paper shows:
     state, _ = env.reset(jax.random.key(0))
     plot_mppi_fan(env, state, MPPI(horizon=20, noise_std=1.0), jax.random.key(1), "fan.png")
 
-    planner = MPPI(horizon=20).build(*env.spec.action_bounds())
+    planner = MPPI(horizon=20).build_for(env.spec)
     traj = jax.jit(lambda k: mpc_rollout(env, planner, state, k, 100))(jax.random.key(2))
     plot_predicted_vs_realised(env, traj, "predicted.png")
 
@@ -45,7 +45,7 @@ from mbrlax.envs.base import EnvError, EnvState, JaxEnv, as_step_fn
 from mbrlax.envs.bicycle import Bicycle, StadiumTrack, track_points
 from mbrlax.envs.pendulum import Pendulum
 from mbrlax.planners._rollout import sequence_states, shift_plan
-from mbrlax.planners.base import Planner, PlannerState, StepFn, TerminalValueFn
+from mbrlax.planners.base import GaussianState, Planner, StepFn, TerminalValueFn
 from mbrlax.planners.mppi import MPPI, MPPIIteration, mppi_samples
 from mbrlax.plotting import save_png_atomic
 
@@ -106,7 +106,7 @@ class _Fan(NamedTuple):
 
 def mppi_decision_at(
     env: JaxEnv, config: MPPI, traj: MPCTrajectory, key: PRNGKeyArray, t: int
-) -> tuple[EnvState, PlannerState, PRNGKeyArray]:
+) -> tuple[EnvState, GaussianState, PRNGKeyArray]:
     """``(state, pstate, key)`` of the ``plan`` call MPPI made at step ``t`` of ``traj``, an
     episode of ``mpc_rollout(env, config.build(...), start, key, T)``: pass them to
     :func:`plot_mppi_fan` to draw that very decision.
@@ -134,7 +134,7 @@ def _mppi_fan(
     terminal_value: TerminalValueFn | None,
     step: StepFn,
     index: int,
-    pstate: PlannerState,
+    pstate: GaussianState,
     state: EnvState,
     key: PRNGKeyArray,
 ) -> _Fan:
@@ -367,7 +367,7 @@ def plot_mppi_fan(
     key: PRNGKeyArray,
     path: str | os.PathLike[str] | None = None,
     *,
-    pstate: PlannerState | None = None,
+    pstate: GaussianState | None = None,
     model_step: StepFn | None = None,
     terminal_value: TerminalValueFn | None = None,
     iteration: int = -1,
@@ -378,7 +378,7 @@ def plot_mppi_fan(
 ) -> Path | Figure:
     """Draw the sequences MPPI sampled at one decision, coloured by their weight.
 
-    Redoes ``config.build(*env.spec.action_bounds(), terminal_value).plan(pstate, step, state,
+    Redoes ``config.build_for(env.spec, terminal_value).plan(pstate, step, state,
     key)`` with :func:`~mbrlax.planners.mppi.mppi_samples`, so the picture shows exactly the
     samples and weights of that call, and rolls every sample out through the model with the
     keys it was scored with. Drawn: each sample's future (faint, colour and opacity by its

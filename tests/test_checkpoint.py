@@ -19,7 +19,7 @@ from mbrlax.experiment import PETSExperiment, resume, run
 from mbrlax.logger import LOG_FILE, RunDirError, read_metrics
 from mbrlax.models.ensemble import EnsembleConfig
 from mbrlax.planners import CEM
-from mbrlax.planners.base import PlannerState
+from mbrlax.planners.icem import ICEMState
 from mbrlax.runner import RunnerConfig
 
 # Columns that must be identical after a resume (timings cannot be).
@@ -28,7 +28,7 @@ EXACT = ("env_steps", "episode", "train_return", "eval_return", "agent/train_los
 
 def tree():
     return {
-        "plan": PlannerState(jnp.arange(6.0).reshape(3, 2), jnp.ones((3, 2)), jnp.zeros((0, 3, 2))),
+        "plan": ICEMState(jnp.arange(6.0).reshape(3, 2), jnp.ones((3, 2)), jnp.zeros((0, 3, 2))),
         "key": jax.random.split(jax.random.key(3), 2),
         "count": np.int64(7),
         "flag": True,
@@ -42,7 +42,7 @@ def test_round_trip_is_exact_keys_included(tmp_path):
     out, meta = load_checkpoint(tmp_path / "c.npz", {"t": tree()})
     assert meta == {"note": "hi", "big": 2**70}
     flat_in, flat_out = jax.tree.leaves(t), jax.tree.leaves(out["t"])
-    assert isinstance(out["t"]["plan"], PlannerState) and out["t"]["flag"] is True
+    assert isinstance(out["t"]["plan"], ICEMState) and out["t"]["flag"] is True
     assert np.array_equal(jax.random.key_data(out["t"]["key"]), jax.random.key_data(t["key"]))
     # The restored keys draw the same numbers as the saved ones.
     assert jnp.array_equal(jax.random.normal(out["t"]["key"][1]), jax.random.normal(t["key"][1]))

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from mbrlax.envs import make_jax_env
 from mbrlax.planners import (
     CEM,
     DDP,
     ICEM,
     ILQR,
+    MCTS,
     MPPI,
     GradientShooting,
+    ICEMState,
+    KnownModelPlanner,
     RandomShooting,
     colored_noise,
     path_integral_weights,
@@ -178,7 +183,8 @@ def test_finds_known_optimum_in_bounds_and_compiles_once(name):
         # Nothing outside the bounds was ever evaluated: it would have earned the bonus.
         assert info["best_return"] <= optimum + 1e-4
         assert info["finite_fraction"] == 1.0
-        for leaf in (next_pstate.mean, next_pstate.elites):
+        kept = [next_pstate.elites] if isinstance(next_pstate, ICEMState) else []
+        for leaf in (next_pstate.mean, *kept):
             assert np.all(leaf >= LOW) and np.all(leaf <= HIGH)
         # Warm start: the mid-point fills the freed last step.
         np.testing.assert_array_equal(next_pstate.mean[-1], mid)
@@ -213,7 +219,7 @@ def test_warm_start_with_frozen_mean_shifts_exactly(config):
     )
     np.testing.assert_array_equal(next_pstate.mean, shift_plan(plan, (LOW + HIGH) / 2))
     np.testing.assert_array_equal(next_pstate.std, start.std)  # reset, not carried
-    assert next_pstate.elites.shape == start.elites.shape
+    assert jax.tree.map(jnp.shape, next_pstate) == jax.tree.map(jnp.shape, start)
     if isinstance(config, CEM):
         np.testing.assert_array_equal(action, plan[0])  # CEM executes the mean
 
@@ -420,3 +426,22 @@ def test_swings_pendulum_up_from_hanging_down(config):
     assert upright[:100].any(), "never upright within the first 100 steps"
     assert upright[-50:].all(), "did not stay upright"
     assert total > -400
+
+
+def test_every_planner_builds_for_an_env_spec_with_one_signature():
+    """``build_for(spec, terminal_value)`` is the same call for every planner an agent may be
+    given; each starts from its own state type and refuses the other kind of action space."""
+    box, discrete = make_jax_env("mbrlax/Pendulum-v0"), make_jax_env("mbrlax/CartPole-v0")
+    value = lambda s: jnp.float32(0.0)  # noqa: E731
+    for cls in typing.get_args(KnownModelPlanner):
+        config = cls(horizon=2) if "horizon" in {f.name for f in dataclasses.fields(cls)} else cls()
+        right, wrong = (discrete, box) if config.discrete_actions else (box, discrete)
+        planner = config.build_for(right.spec, value)
+        pstate = planner.init()
+        if planner.sequence is None:  # tree search over discrete actions keeps no sequence
+            assert cls is MCTS and not hasattr(pstate, "mean")
+        else:
+            assert planner.sequence(pstate).shape == (2, 1)
+            assert not hasattr(pstate, "elites") or cls is ICEM
+        with pytest.raises(ValueError, match="Box actions" if cls is MCTS else "Discrete action"):
+            config.build_for(wrong.spec)

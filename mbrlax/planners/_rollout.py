@@ -18,7 +18,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from mbrlax.planners.base import Planner, PlannerState, State, StepFn, TerminalValueFn
+from mbrlax.planners.base import Planner, SequenceState, State, StepFn, TerminalValueFn
 
 
 class _RolloutCarry(NamedTuple):
@@ -208,16 +208,16 @@ def finite_fraction(returns: Float[Array, " N"]) -> Float[Array, ""]:
 
 
 def build_planner(
-    plan: Callable[..., tuple[Array, PlannerState, dict[str, Array]]],
+    plan: Callable[..., tuple[Array, Any, dict[str, Array]]],
     cfg: object,
     horizon: int,
     action_low: Float[np.ndarray, " A"],
     action_high: Float[np.ndarray, " A"],
     terminal_value: TerminalValueFn | None,
-    spread: float,
-    num_kept: int = 0,
+    make_state: Callable[[Array, Array], Any] = lambda mean, std: SequenceState(mean),
+    spread: float = 1.0,
 ) -> Planner:
-    """The :class:`Planner` of a sampling planner; what every ``build`` method does.
+    """The :class:`Planner` of a sequence planner; what every ``build`` method does.
 
     Args:
         plan: ``plan(cfg, low, high, terminal_value, pstate, step, state, key)``.
@@ -225,23 +225,28 @@ def build_planner(
         horizon: ``H``.
         action_low, action_high: ``[A]`` finite bounds, checked here.
         terminal_value: optional ``V(s_H)``, bound into ``plan``.
+        make_state: ``(mean [H, A], std [H, A]) -> pstate``, the planner's initial state from
+            the mid-point plan and the initial spread (default: :class:`SequenceState`, the
+            plan alone).
         spread: the initial ``std`` as a fraction of the half-range ``(high - low) / 2``.
-        num_kept: elites carried between calls (iCEM); they start as copies of the mid-point.
-
-    Returns:
-        ``init()`` gives the mid-point plan, the initial ``std`` and the kept elites.
     """
     low, high = check_bounds(action_low, action_high)
     mean0 = np.broadcast_to((low + high) / 2, (horizon, low.size)).astype(np.float32)
     std0 = np.broadcast_to(spread * (high - low) / 2, (horizon, low.size)).astype(np.float32)
 
-    def init() -> PlannerState:
-        mean = jnp.asarray(mean0)
-        return PlannerState(
-            mean, jnp.asarray(std0), jnp.broadcast_to(mean, (num_kept, *mean.shape))
-        )
+    def init() -> Any:
+        return make_state(jnp.asarray(mean0), jnp.asarray(std0))
 
-    return Planner(init=init, plan=functools.partial(plan, cfg, low, high, terminal_value))
+    return Planner(
+        init=init,
+        plan=functools.partial(plan, cfg, low, high, terminal_value),
+        sequence=planned_sequence,
+    )
+
+
+def planned_sequence(pstate: Any) -> Float[Array, "H A"]:
+    """``[H, A]`` the plan a sequence planner's state keeps (its ``mean``)."""
+    return pstate.mean
 
 
 def check_bounds(

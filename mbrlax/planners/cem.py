@@ -11,11 +11,18 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from mbrlax.planners import _rollout
-from mbrlax.planners.base import Planner, PlannerState, State, StepFn, TerminalValueFn
+from mbrlax.planners.base import (
+    GaussianState,
+    Planner,
+    PlannerConfig,
+    State,
+    StepFn,
+    TerminalValueFn,
+)
 
 
 @dataclasses.dataclass(frozen=True)
-class CEM:
+class CEM(PlannerConfig):
     """Cross-entropy method over open-loop action sequences (mbrl-lib's ``CEMOptimizer``).
 
     Each iteration samples ``population`` sequences from a Gaussian truncated at 2 std and
@@ -75,7 +82,14 @@ class CEM:
         ``terminal_value(s_H) -> []`` is added to each return (times ``gamma ** H``, if alive).
         """
         return _rollout.build_planner(
-            _plan, self, self.horizon, action_low, action_high, terminal_value, spread=self.init_std
+            _plan,
+            self,
+            self.horizon,
+            action_low,
+            action_high,
+            terminal_value,
+            make_state=GaussianState,
+            spread=self.init_std,
         )
 
 
@@ -92,11 +106,11 @@ def _plan(
     low: Float[np.ndarray, " A"],
     high: Float[np.ndarray, " A"],
     terminal_value: TerminalValueFn | None,
-    pstate: PlannerState,
+    pstate: GaussianState,
     step: StepFn,
     state: State,
     key: PRNGKeyArray,
-) -> tuple[Float[Array, " A"], PlannerState, dict[str, Array]]:
+) -> tuple[Float[Array, " A"], GaussianState, dict[str, Array]]:
     """One MPC decision: ``(action [A], next pstate, info)``; see :class:`CEM`."""
     keys = jax.random.split(key, cfg.iterations + 1)
     iteration_keys, final_key = keys[:-1], keys[-1]
@@ -141,10 +155,8 @@ def _plan(
         )[0]
     mid = jnp.asarray((low + high) / 2)
     init_std = jnp.asarray(cfg.init_std * (high - low) / 2)
-    next_pstate = PlannerState(
-        mean=_rollout.shift_plan(plan, mid),
-        std=jnp.broadcast_to(init_std, plan.shape),
-        elites=pstate.elites,
+    next_pstate = GaussianState(
+        mean=_rollout.shift_plan(plan, mid), std=jnp.broadcast_to(init_std, plan.shape)
     )
     info = {
         "expected_return": expected,

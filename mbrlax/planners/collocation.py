@@ -35,7 +35,14 @@ import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from mbrlax.planners import _rollout
-from mbrlax.planners.base import Planner, PlannerState, State, StepFn, TerminalValueFn
+from mbrlax.planners.base import (
+    Planner,
+    PlannerConfig,
+    SequenceState,
+    State,
+    StepFn,
+    TerminalValueFn,
+)
 
 # A state dimension's scale is at least this fraction of the largest one, so a dimension that
 # barely moves does not get an arbitrarily stiff constraint and frozen steps.
@@ -45,7 +52,7 @@ _AT_REST = 1e-6
 
 
 @dataclasses.dataclass(frozen=True)
-class Collocation:
+class Collocation(PlannerConfig):
     """Receding-horizon collocation, warm-started from the shifted previous plan.
 
     Every call of ``plan`` solves the problem in the module docstring from ``num_restarts``
@@ -158,10 +165,10 @@ class Collocation:
         """The planner for actions in ``[action_low [A], action_high [A]]``.
 
         ``terminal_value(s_H) -> []`` is added to the return (times ``gamma ** H``); it must
-        be differentiable. ``PlannerState.std`` and ``elites`` are carried unused.
+        be differentiable. The state carries the plan (:class:`SequenceState`).
         """
         return _rollout.build_planner(
-            _plan, self, self.horizon, action_low, action_high, terminal_value, spread=1.0
+            _plan, self, self.horizon, action_low, action_high, terminal_value
         )
 
 
@@ -338,11 +345,11 @@ def _plan(
     low: Float[np.ndarray, " A"],
     high: Float[np.ndarray, " A"],
     terminal_value: TerminalValueFn | None,
-    pstate: PlannerState,
+    pstate: SequenceState,
     step: StepFn,
     state: State,
     key: PRNGKeyArray,
-) -> tuple[Float[Array, " A"], PlannerState, dict[str, Array]]:
+) -> tuple[Float[Array, " A"], SequenceState, dict[str, Array]]:
     """One MPC decision: ``(action [A], next pstate, info)``; see :class:`Collocation`."""
     restart_key, model_key = jax.random.split(key)
     warm = jnp.clip(pstate.mean, low, high)
@@ -374,11 +381,7 @@ def _plan(
     # Ties go to the optimised plan; if nothing is finite, the warm start is executed.
     improved = jnp.isfinite(returns[best]) & (returns[best] >= initial_return)
     plan = jnp.where(improved, results.actions[best], warm)
-    next_pstate = PlannerState(
-        mean=_rollout.shift_plan(plan, jnp.asarray((low + high) / 2)),
-        std=pstate.std,
-        elites=pstate.elites,
-    )
+    next_pstate = SequenceState(_rollout.shift_plan(plan, jnp.asarray((low + high) / 2)))
     info = {
         "expected_return": jnp.where(improved, returns[best], initial_return),
         "initial_return": initial_return,

@@ -20,14 +20,21 @@ import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from mbrlax.planners import _rollout
-from mbrlax.planners.base import Planner, PlannerState, State, StepFn, TerminalValueFn
+from mbrlax.planners.base import (
+    Planner,
+    PlannerConfig,
+    SequenceState,
+    State,
+    StepFn,
+    TerminalValueFn,
+)
 
 # Squashed warm starts are pulled this far inside the bounds: arctanh(+-1) is infinite.
 _SQUASH_EDGE = 1.0 - 1e-4
 
 
 @dataclasses.dataclass(frozen=True)
-class GradientShooting:
+class GradientShooting(PlannerConfig):
     """Adam on open-loop action sequences, warm-started from the shifted previous plan.
 
     Each call optimises ``num_restarts`` sequences in parallel (``vmap``): the warm start and
@@ -90,10 +97,10 @@ class GradientShooting:
         """The planner for actions in ``[action_low [A], action_high [A]]``.
 
         ``terminal_value(s_H) -> []`` is added to each return (times ``gamma ** H``, if alive);
-        it must be differentiable. ``PlannerState.std`` and ``elites`` are carried unused.
+        it must be differentiable. The state carries the plan (:class:`SequenceState`).
         """
         return _rollout.build_planner(
-            _plan, self, self.horizon, action_low, action_high, terminal_value, spread=1.0
+            _plan, self, self.horizon, action_low, action_high, terminal_value
         )
 
 
@@ -113,11 +120,11 @@ def _plan(
     low: Float[np.ndarray, " A"],
     high: Float[np.ndarray, " A"],
     terminal_value: TerminalValueFn | None,
-    pstate: PlannerState,
+    pstate: SequenceState,
     step: StepFn,
     state: State,
     key: PRNGKeyArray,
-) -> tuple[Float[Array, " A"], PlannerState, dict[str, Array]]:
+) -> tuple[Float[Array, " A"], SequenceState, dict[str, Array]]:
     """One MPC decision: ``(action [A], next pstate, info)``; see :class:`GradientShooting`."""
     mid, half = jnp.asarray((low + high) / 2), jnp.asarray((high - low) / 2)
     squash = cfg.bounds == "squash"
@@ -201,9 +208,7 @@ def _plan(
     # Nothing finite anywhere: execute the warm start rather than an arbitrary sequence.
     plan = jnp.where(jnp.isfinite(best_return), finals.best_actions[best], warm)
     plan = jnp.clip(plan, low, high)  # mid + half * z may round a hair past a bound
-    next_pstate = PlannerState(
-        mean=_rollout.shift_plan(plan, mid), std=pstate.std, elites=pstate.elites
-    )
+    next_pstate = SequenceState(_rollout.shift_plan(plan, mid))
     info = {
         "expected_return": best_return,
         "initial_return": initial_return,

@@ -9,6 +9,7 @@ the last iteration, and the execution of the best sequence found rather than the
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -16,7 +17,21 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from mbrlax.planners import _rollout
-from mbrlax.planners.base import Planner, PlannerState, State, StepFn, TerminalValueFn
+from mbrlax.planners.base import Planner, PlannerConfig, State, StepFn, TerminalValueFn
+
+
+class ICEMState(NamedTuple):
+    """What iCEM carries between calls.
+
+    Attributes:
+        mean: ``[H, A]`` the plan (mean of the sampling distribution).
+        std: ``[H, A]`` the sampling spread.
+        elites: ``[K, H, A]`` the elites kept from the previous call, shifted by one step.
+    """
+
+    mean: Float[Array, "H A"]
+    std: Float[Array, "H A"]
+    elites: Float[Array, "K H A"]
 
 
 def colored_noise(key: PRNGKeyArray, beta: float, shape: tuple[int, ...]) -> Float[Array, "*shape"]:
@@ -66,7 +81,7 @@ def colored_noise(key: PRNGKeyArray, beta: float, shape: tuple[int, ...]) -> Flo
 
 
 @dataclasses.dataclass(frozen=True)
-class ICEM:
+class ICEM(PlannerConfig):
     """Improved CEM (iCEM) with coloured noise and memory of elites (Pinneri et al. 2020).
 
     Defaults follow the paper's iCEM (``K = 10``, 3 iterations, ``gamma = 1.25``,
@@ -149,9 +164,13 @@ class ICEM:
             action_low,
             action_high,
             terminal_value,
-            self.init_std,
-            num_kept=self.num_kept,
+            make_state=self._init_state,
+            spread=self.init_std,
         )
+
+    def _init_state(self, mean: Float[Array, "H A"], std: Float[Array, "H A"]) -> ICEMState:
+        """The mid-point plan; the kept elites start as its copies."""
+        return ICEMState(mean, std, jnp.broadcast_to(mean, (self.num_kept, *mean.shape)))
 
 
 def _plan(
@@ -159,11 +178,11 @@ def _plan(
     low: Float[np.ndarray, " A"],
     high: Float[np.ndarray, " A"],
     terminal_value: TerminalValueFn | None,
-    pstate: PlannerState,
+    pstate: ICEMState,
     step: StepFn,
     state: State,
     key: PRNGKeyArray,
-) -> tuple[Float[Array, " A"], PlannerState, dict[str, Array]]:
+) -> tuple[Float[Array, " A"], ICEMState, dict[str, Array]]:
     """One MPC decision: ``(action [A], next pstate, info)``; see :class:`ICEM`."""
     keys = jax.random.split(key, cfg.iterations + 1)
     mean, std = pstate.mean, pstate.std
@@ -204,9 +223,7 @@ def _plan(
     # so the carried elites do not all end in the same action.
     tail = mid + init_std[-1] * jax.random.normal(keys[-1], (cfg.num_kept, mean.shape[1]))
     next_elites = jnp.concatenate([kept[:, 1:], jnp.clip(tail, low, high)[:, None]], axis=1)
-    next_pstate = PlannerState(
-        mean=_rollout.shift_plan(mean, mid), std=init_std, elites=next_elites
-    )
+    next_pstate = ICEMState(mean=_rollout.shift_plan(mean, mid), std=init_std, elites=next_elites)
     info = {
         "expected_return": best_return,
         "best_return": best_return,

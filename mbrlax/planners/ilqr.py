@@ -30,11 +30,18 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from mbrlax.planners import _rollout
-from mbrlax.planners.base import Planner, PlannerState, State, StepFn, TerminalValueFn
+from mbrlax.planners.base import (
+    Planner,
+    PlannerConfig,
+    SequenceState,
+    State,
+    StepFn,
+    TerminalValueFn,
+)
 
 
 @dataclasses.dataclass(frozen=True)
-class ILQR:
+class ILQR(PlannerConfig):
     """Receding-horizon iLQR, warm-started from the shifted previous plan.
 
     Every call of ``plan`` runs ``iterations`` iLQR iterations (a fixed number, in a
@@ -125,10 +132,10 @@ class ILQR:
         """The planner for actions in ``[action_low [A], action_high [A]]``.
 
         ``terminal_value(s_H) -> []`` is added to the return (times ``gamma ** H``); it must
-        be twice differentiable. ``PlannerState.std`` and ``elites`` are carried unused.
+        be twice differentiable. The state carries the plan (:class:`SequenceState`).
         """
         return _rollout.build_planner(
-            _plan, self, self.horizon, action_low, action_high, terminal_value, spread=1.0
+            _plan, self, self.horizon, action_low, action_high, terminal_value
         )
 
 
@@ -366,20 +373,16 @@ def _plan(
     low: Float[np.ndarray, " A"],
     high: Float[np.ndarray, " A"],
     terminal_value: TerminalValueFn | None,
-    pstate: PlannerState,
+    pstate: SequenceState,
     step: StepFn,
     state: State,
     key: PRNGKeyArray,
-) -> tuple[Float[Array, " A"], PlannerState, dict[str, Array]]:
+) -> tuple[Float[Array, " A"], SequenceState, dict[str, Array]]:
     """One MPC decision: ``(action [A], next pstate, info)``; see :class:`ILQR` / :class:`DDP`."""
     result = ilqr_optimize(cfg, step, state, pstate.mean, key, low, high, terminal_value)
     plan = result.actions
     mid = jnp.asarray((low + high) / 2, plan.dtype)
-    next_pstate = PlannerState(
-        mean=_rollout.shift_plan(plan, mid).astype(pstate.mean.dtype),
-        std=pstate.std,
-        elites=pstate.elites,
-    )
+    next_pstate = SequenceState(_rollout.shift_plan(plan, mid).astype(pstate.mean.dtype))
     info = {
         "expected_return": result.returns[-1],
         "initial_return": result.returns[0],

@@ -20,7 +20,14 @@ from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from mbrlax.planners import _rollout
-from mbrlax.planners.base import Planner, PlannerState, State, StepFn, TerminalValueFn
+from mbrlax.planners.base import (
+    Planner,
+    PlannerConfig,
+    SequenceState,
+    State,
+    StepFn,
+    TerminalValueFn,
+)
 
 Matrix = tuple[tuple[float, ...], ...]
 """A matrix as a tuple of rows: hashable, so it can sit in a frozen (jit-static) config."""
@@ -143,7 +150,7 @@ def flatten_state(state: State) -> Float[Array, " S"]:
 
 
 @dataclasses.dataclass(frozen=True)
-class LQR:
+class LQR(PlannerConfig):
     """Receding-horizon LQR: the model is known (linear, quadratic cost) and part of the config.
 
     Every call of ``plan`` returns ``clip(-K[0] x, low, high)``, where ``K`` is the
@@ -246,12 +253,12 @@ class LQR:
         # sequence, for logging and for the interface.
         zeros = jnp.zeros((self.horizon, self.action_dim), jnp.float32)
 
-        def init() -> PlannerState:
-            return PlannerState(zeros, zeros, jnp.zeros((0, *zeros.shape), jnp.float32))
+        def init() -> SequenceState:
+            return SequenceState(zeros)
 
         def plan(
-            pstate: PlannerState, step: StepFn, state: State, key: PRNGKeyArray
-        ) -> tuple[Float[Array, " A"], PlannerState, dict[str, Array]]:
+            pstate: SequenceState, step: StepFn, state: State, key: PRNGKeyArray
+        ) -> tuple[Float[Array, " A"], SequenceState, dict[str, Array]]:
             """``(clip(-K[0] x) [A], pstate, info)``; ``step`` and ``key`` are not used."""
             del step, key  # the model is known: nothing to sample or simulate
             x = jnp.asarray(self.state_to_vector(state), K.dtype)
@@ -262,10 +269,10 @@ class LQR:
                 "expected_return": -(x @ P[0] @ x).astype(jnp.float32),
                 "clipped": jnp.any(actions[0] != unclipped),
             }
-            next_pstate = pstate._replace(mean=actions.astype(pstate.mean.dtype))
+            next_pstate = SequenceState(actions.astype(pstate.mean.dtype))
             return actions[0].astype(jnp.float32), next_pstate, info
 
-        return Planner(init=init, plan=plan)
+        return Planner(init=init, plan=plan, sequence=_rollout.planned_sequence)
 
 
 def _predicted_actions(

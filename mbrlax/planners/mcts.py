@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -33,7 +33,10 @@ import mctx
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from mbrlax.planners import _rollout
-from mbrlax.planners.base import Planner, State, StepFn
+from mbrlax.planners.base import Planner, PlannerConfig, State, StepFn
+
+if TYPE_CHECKING:
+    from mbrlax.envs.spec import EnvSpec
 
 ValueFn = Callable[[State], Float[Array, ""]]
 """``V(s) -> []``: the value of a state (a value network, or an exact one)."""
@@ -60,7 +63,7 @@ class _Node(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class MCTS:
+class MCTS(PlannerConfig):
     """Monte Carlo tree search for discrete actions ``0 .. N-1`` (see the module docstring).
 
     Attributes:
@@ -114,6 +117,18 @@ class MCTS:
         _rollout.check_positive_int(
             "MCTS", "max_num_considered_actions", self.max_num_considered_actions
         )
+
+    discrete_actions: ClassVar[bool] = True
+
+    def build_for(self, spec: EnvSpec, terminal_value: ValueFn | None = None) -> Planner:
+        """The search over ``spec``'s Discrete actions; ``terminal_value`` values the leaves."""
+        if spec.is_continuous:
+            raise ValueError(
+                f"MCTS searches over discrete actions but {spec.env_id} has Box actions; use "
+                "SampledMCTS (tree search over sampled continuous actions) or a trajectory "
+                "optimiser such as CEM or MPPI."
+            )
+        return self.build(spec.num_actions, value_fn=terminal_value)
 
     def build(
         self,

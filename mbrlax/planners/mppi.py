@@ -16,11 +16,18 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from mbrlax.planners import _rollout
-from mbrlax.planners.base import Planner, PlannerState, State, StepFn, TerminalValueFn
+from mbrlax.planners.base import (
+    GaussianState,
+    Planner,
+    PlannerConfig,
+    State,
+    StepFn,
+    TerminalValueFn,
+)
 
 
 @dataclasses.dataclass(frozen=True)
-class MPPI:
+class MPPI(PlannerConfig):
     """MPPI over open-loop action sequences, warm-started from the shifted previous plan.
 
     Attributes:
@@ -77,6 +84,7 @@ class MPPI:
             action_low,
             action_high,
             terminal_value,
+            make_state=GaussianState,
             spread=self.noise_std,
         )
 
@@ -177,7 +185,7 @@ def _iterate(
     low: Float[np.ndarray, " A"],
     high: Float[np.ndarray, " A"],
     terminal_value: TerminalValueFn | None,
-    pstate: PlannerState,
+    pstate: GaussianState,
     step: StepFn,
     state: State,
     iteration_keys: PRNGKeyArray,
@@ -208,7 +216,7 @@ def mppi_samples(
     cfg: MPPI,
     action_low: Float[np.ndarray, " A"],
     action_high: Float[np.ndarray, " A"],
-    pstate: PlannerState,
+    pstate: GaussianState,
     step: StepFn,
     state: State,
     key: PRNGKeyArray,
@@ -236,11 +244,11 @@ def _plan(
     low: Float[np.ndarray, " A"],
     high: Float[np.ndarray, " A"],
     terminal_value: TerminalValueFn | None,
-    pstate: PlannerState,
+    pstate: GaussianState,
     step: StepFn,
     state: State,
     key: PRNGKeyArray,
-) -> tuple[Float[Array, " A"], PlannerState, dict[str, Array]]:
+) -> tuple[Float[Array, " A"], GaussianState, dict[str, Array]]:
     """One MPC decision: ``(action [A], next pstate, info)``; see :class:`MPPI`."""
     keys = jax.random.split(key, cfg.iterations + 1)
     iteration_keys, final_key = keys[:-1], keys[-1]
@@ -248,10 +256,8 @@ def _plan(
     expected = _rollout.sequence_returns(
         step, state, final.plan[None], final_key, cfg.discount, terminal_value
     )[0]
-    next_pstate = PlannerState(
-        mean=_rollout.shift_plan(final.plan, jnp.asarray((low + high) / 2)),
-        std=pstate.std,
-        elites=pstate.elites,
+    next_pstate = GaussianState(
+        mean=_rollout.shift_plan(final.plan, jnp.asarray((low + high) / 2)), std=pstate.std
     )
     info = {
         "expected_return": expected,

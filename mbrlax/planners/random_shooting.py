@@ -10,11 +10,18 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from mbrlax.planners import _rollout
-from mbrlax.planners.base import Planner, PlannerState, State, StepFn, TerminalValueFn
+from mbrlax.planners.base import (
+    Planner,
+    PlannerConfig,
+    SequenceState,
+    State,
+    StepFn,
+    TerminalValueFn,
+)
 
 
 @dataclasses.dataclass(frozen=True)
-class RandomShooting:
+class RandomShooting(PlannerConfig):
     """Sample sequences uniformly in the bounds, execute the first action of the best one.
 
     The previous call's best sequence, shifted by one step, is always one of the candidates
@@ -46,7 +53,7 @@ class RandomShooting:
         ``terminal_value(s_H) -> []`` is added to each return (times ``gamma ** H``, if alive).
         """
         return _rollout.build_planner(
-            _plan, self, self.horizon, action_low, action_high, terminal_value, spread=1.0
+            _plan, self, self.horizon, action_low, action_high, terminal_value
         )
 
 
@@ -55,11 +62,11 @@ def _plan(
     low: Float[np.ndarray, " A"],
     high: Float[np.ndarray, " A"],
     terminal_value: TerminalValueFn | None,
-    pstate: PlannerState,
+    pstate: SequenceState,
     step: StepFn,
     state: State,
     key: PRNGKeyArray,
-) -> tuple[Float[Array, " A"], PlannerState, dict[str, Array]]:
+) -> tuple[Float[Array, " A"], SequenceState, dict[str, Array]]:
     """One MPC decision: ``(action [A], next pstate, info)``; see :class:`RandomShooting`."""
     sample_key, eval_key = jax.random.split(key)
     shape = (cfg.population - 1, *pstate.mean.shape)
@@ -70,11 +77,7 @@ def _plan(
     )
     best = jnp.argmax(returns)
     plan = candidates[best]
-    next_pstate = PlannerState(
-        mean=_rollout.shift_plan(plan, jnp.asarray((low + high) / 2)),
-        std=pstate.std,
-        elites=pstate.elites,
-    )
+    next_pstate = SequenceState(_rollout.shift_plan(plan, jnp.asarray((low + high) / 2)))
     info = {
         "expected_return": returns[best],
         "best_return": returns[best],

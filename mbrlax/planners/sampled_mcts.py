@@ -25,10 +25,10 @@ the candidates, the model and the values:
   further and its value is 0, as in every mbrlax planner.
 
 The action executed is the root candidate with the most visits (or the highest Q). The plan
-carried to the next call (``PlannerState.mean [H, A]``) is that candidate, then the tree's
+carried to the next call (``GaussianState.mean [H, A]``) is that candidate, then the tree's
 most visited path below it as deep as it goes, completed by the old plan, shifted by one step.
 
-    planner = SampledMCTS(horizon=20).build(*env.spec.action_bounds())
+    planner = SampledMCTS(horizon=20).build_for(env.spec)
     pstate = planner.init()
     action, pstate, info = planner.plan(pstate, as_step_fn(env), state, key)
     # info["candidates"] [K, A], info["visit_counts"] [K]: the root's search statistics
@@ -48,14 +48,21 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from mbrlax.planners import _rollout
-from mbrlax.planners.base import Planner, PlannerState, State, StepFn, TerminalValueFn
+from mbrlax.planners.base import (
+    GaussianState,
+    Planner,
+    PlannerConfig,
+    State,
+    StepFn,
+    TerminalValueFn,
+)
 
 ProposalFn = Callable[[State], tuple[Float[Array, " A"], Float[Array, " A"]]]
 """``s -> (mean [A], std [A])``: a Gaussian proposal over actions (e.g. a policy network)."""
 
 
 @dataclasses.dataclass(frozen=True)
-class SampledMCTS:
+class SampledMCTS(PlannerConfig):
     """Sampled MuZero's tree search over ``K`` sampled candidates per node (module docstring).
 
     The defaults are the best of ``benchmarks/sampled_search.py`` on the pendulum swing-up:
@@ -164,7 +171,7 @@ class SampledMCTS:
         ``terminal_value(s) -> []`` values leaves instead of rollouts; ``proposal_fn(s) ->
         (mean [A], std [A])`` centres each node's candidates (and the rollouts) on a policy
         instead of the warm-start plan. ``init()`` gives the mid-point plan ``[H, A]`` with
-        std ``proposal_std`` half-ranges (``PlannerState.elites`` is empty).
+        std ``proposal_std`` half-ranges (:class:`GaussianState`).
 
         ``plan``'s ``info``: ``expected_return`` ``[]`` (the root's value, the mean of the
         returns the search backed up), ``chosen_index`` ``[]`` and ``chosen_q`` ``[]`` (the
@@ -180,6 +187,7 @@ class SampledMCTS:
             action_low,
             action_high,
             terminal_value,
+            make_state=GaussianState,
             spread=self.proposal_std,
         )
 
@@ -211,13 +219,13 @@ def _plan(
     low: Float[np.ndarray, " A"],
     high: Float[np.ndarray, " A"],
     terminal_value: TerminalValueFn | None,
-    pstate: PlannerState,
+    pstate: GaussianState,
     step: StepFn,
     state: State,
     key: PRNGKeyArray,
     *,
     proposal_fn: ProposalFn | None,
-) -> tuple[Float[Array, " A"], PlannerState, dict[str, Array]]:
+) -> tuple[Float[Array, " A"], GaussianState, dict[str, Array]]:
     """One search from ``state``: ``(action [A], next pstate, info)``; see :class:`SampledMCTS`."""
     horizon, num_actions = pstate.mean.shape
     lo, hi = jnp.asarray(low), jnp.asarray(high)
@@ -334,9 +342,7 @@ def _plan(
     else:
         chosen = jnp.argmax(jnp.where(visits > 0, q, -jnp.inf))
     plan, path_depth = _most_visited_path(tree, chosen, pstate.mean)
-    next_pstate = PlannerState(
-        mean=_rollout.shift_plan(plan, mid), std=pstate.std, elites=pstate.elites
-    )
+    next_pstate = GaussianState(_rollout.shift_plan(plan, mid), pstate.std)
     info = {
         "expected_return": summary.value[0],
         "chosen_index": chosen.astype(jnp.int32),

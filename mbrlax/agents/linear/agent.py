@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -23,8 +23,7 @@ from jaxtyping import Array, Bool, Float, PRNGKeyArray
 from mbrlax.data.buffer import ReplayBuffer
 from mbrlax.envs.spec import EnvSpec
 from mbrlax.envs.tasks import TaskFunctions, check_task
-from mbrlax.planners import CEM, ICEM, MPPI, RandomShooting
-from mbrlax.planners.base import PlannerState
+from mbrlax.planners import CEM, SamplingPlanner
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,9 +36,7 @@ class LinearMPCConfig:
             (keeps the fit defined before the data span every direction).
     """
 
-    planner: CEM | ICEM | MPPI | RandomShooting = CEM(
-        horizon=20, population=200, num_elites=20, iterations=4
-    )
+    planner: SamplingPlanner = CEM(horizon=20, population=200, num_elites=20, iterations=4)
     ridge: float = 1e-4
 
     def __post_init__(self):
@@ -52,7 +49,7 @@ class LinearMPCState(NamedTuple):
     planner's warm start."""
 
     weights: Float[Array, "F D"]
-    planner_state: PlannerState
+    planner_state: Any  # the planner's own state (e.g. GaussianState for CEM)
 
 
 def features(obs: Float[Array, " D"], action: Float[Array, " A"]) -> Float[Array, " F"]:
@@ -89,7 +86,7 @@ class LinearMPC:
 
     @functools.cached_property
     def planner(self):
-        return self.config.planner.build(*self.spec.action_bounds())
+        return self.config.planner.build_for(self.spec)
 
     def init(self, key: PRNGKeyArray) -> LinearMPCState:
         """Weights of zero (a model that predicts no change) and a fresh plan."""

@@ -7,7 +7,7 @@ executed in the env, and the planner's state carries the shifted plan to the nex
 warm start (every mbrlax planner shifts its own plan inside ``plan``).
 
     env = make_jax_env("mbrlax/Pendulum-v0")
-    planner = CEM(horizon=20).build(*env.spec.action_bounds())
+    planner = CEM(horizon=20).build_for(env.spec)
     state, _ = env.reset(key)
     traj = jax.jit(mpc_rollout, static_argnums=(0, 1, 4))(env, planner, state, key, 200)
     traj.episode_return          # [] the return, rewards after termination excluded
@@ -33,19 +33,8 @@ from mbrlax.agents.base import check_known_model
 from mbrlax.data.buffer import ReplayBuffer
 from mbrlax.envs.base import EnvState, JaxEnv, as_step_fn
 from mbrlax.envs.spec import EnvSpec
-from mbrlax.planners import (
-    CEM,
-    DDP,
-    ICEM,
-    ILQR,
-    MCTS,
-    MPPI,
-    Collocation,
-    GradientShooting,
-    RandomShooting,
-    SampledMCTS,
-)
-from mbrlax.planners.base import Planner, PlannerState, StepFn, TerminalValueFn
+from mbrlax.planners import CEM, KnownModelPlanner
+from mbrlax.planners.base import Planner, StepFn, TerminalValueFn
 
 
 class MPCTrajectory(NamedTuple):
@@ -78,7 +67,7 @@ class MPCTrajectory(NamedTuple):
 
 class _MPCCarry(NamedTuple):
     state: EnvState
-    pstate: PlannerState
+    pstate: Any  # the planner's own state type
     alive: Bool[Array, ""]
 
 
@@ -94,7 +83,7 @@ def mpc_rollout(
 
     Args:
         env: the JAX-native env that is acted in (the "real world").
-        planner: a built planner (``config.build(*env.spec.action_bounds())``); it starts from
+        planner: a built planner (``config.build_for(env.spec)``); it starts from
             ``planner.init()``.
         start: the env state to start from (e.g. from ``env.reset``).
         key: split into one key per step for the planner.
@@ -108,9 +97,10 @@ def mpc_rollout(
         action, pstate, info = planner.plan(carry.pstate, step, carry.state, k)
         out = env.step(carry.state, action)
         # The chosen sequence: the executed action, then the rest the planner kept (shifted).
-        if isinstance(pstate, PlannerState):
-            plan = jnp.concatenate([action[None].astype(pstate.mean.dtype), pstate.mean[:-1]])
-        else:  # a search planner keeps no sequence
+        if planner.sequence is not None:
+            kept = planner.sequence(pstate)
+            plan = jnp.concatenate([action[None].astype(kept.dtype), kept[:-1]])
+        else:  # a search over discrete actions keeps no sequence
             plan = jnp.reshape(action, (1,))
         expected = info.get("expected_return", jnp.asarray(jnp.nan, jnp.float32))
         alive_next = carry.alive & ~jnp.asarray(out.terminated, bool)
@@ -152,24 +142,13 @@ class MPCConfig:
             Discrete actions MCTS.
     """
 
-    planner: (
-        CEM
-        | ICEM
-        | MPPI
-        | RandomShooting
-        | GradientShooting
-        | Collocation
-        | ILQR
-        | DDP
-        | SampledMCTS
-        | MCTS
-    ) = CEM()
+    planner: KnownModelPlanner = CEM()
 
 
 class MPCState(NamedTuple):
     """Agent state: only the planner's warm start (nothing is learned)."""
 
-    planner_state: Any  # PlannerState, or MCTSState for tree search
+    planner_state: Any  # the planner's own state type (e.g. GaussianState, MCTSState)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,7 +175,7 @@ class KnownModelMPC:
     terminal_value: TerminalValueFn | None = None
 
     def __post_init__(self):
-        discrete_search = isinstance(self.config.planner, MCTS)
+        discrete_search = self.config.planner.discrete_actions
         if not self.spec.is_continuous and not discrete_search:
             raise ValueError(
                 f"{type(self.config.planner).__name__} plans continuous actions but "
@@ -214,11 +193,7 @@ class KnownModelMPC:
 
     @functools.cached_property
     def planner(self) -> Planner:
-        if isinstance(self.config.planner, MCTS):
-            return self.config.planner.build(self.spec.num_actions, value_fn=self.terminal_value)
-        if self.terminal_value is None:
-            return self.config.planner.build(*self.spec.action_bounds())
-        return self.config.planner.build(*self.spec.action_bounds(), self.terminal_value)
+        return self.config.planner.build_for(self.spec, self.terminal_value)
 
     def init(self, key: PRNGKeyArray) -> MPCState:
         del key  # nothing random to initialise

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -23,8 +23,7 @@ from mbrlax.envs.spec import EnvSpec
 from mbrlax.envs.tasks import TaskFunctions, check_task
 from mbrlax.models.ensemble import EnsembleConfig, EnsembleParams, ProbabilisticEnsemble, TaskFn
 from mbrlax.models.propagation import particle_dynamics
-from mbrlax.planners import CEM, ICEM, MPPI, RandomShooting
-from mbrlax.planners.base import PlannerState
+from mbrlax.planners import CEM, SamplingPlanner
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,9 +57,7 @@ class PETSConfig:
     """
 
     model: EnsembleConfig = EnsembleConfig(num_members=5, num_elites=5, hidden_sizes=(64, 64, 64))
-    planner: CEM | ICEM | MPPI | RandomShooting = CEM(
-        horizon=20, population=200, num_elites=20, iterations=4
-    )
+    planner: SamplingPlanner = CEM(horizon=20, population=200, num_elites=20, iterations=4)
     propagation: Literal["ts1", "tsinf", "expectation"] = "ts1"
     num_particles: int = 5
     learn_reward: bool = False
@@ -94,7 +91,7 @@ class PETSState(NamedTuple):
     deviation of the rewards in the data at the last refit (the exploration bonus's unit)."""
 
     model_params: EnsembleParams
-    planner_state: PlannerState
+    planner_state: Any  # the planner's own state (e.g. GaussianState for CEM)
     reward_scale: Float[Array, ""]
 
 
@@ -142,8 +139,7 @@ class PETS:
 
     @functools.cached_property
     def planner(self):
-        low, high = self.spec.action_bounds()
-        return self.config.planner.build(low, high)
+        return self.config.planner.build_for(self.spec)
 
     def init(self, key: PRNGKeyArray) -> PETSState:
         return PETSState(self.model.init(key), self.planner.init(), jnp.zeros(()))
