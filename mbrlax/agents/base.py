@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
@@ -183,6 +184,31 @@ def ensemble_for(
         config, learn_reward=reward_fn is None, learn_termination=termination_fn is None
     )
     return ProbabilisticEnsemble(heads, spec.obs_dim, spec.action_dim)
+
+
+class EnsembleModel:
+    """The model of an agent that learns a probabilistic ensemble (PETS, MBPO): the known
+    reward and termination of its ``task`` it uses (unless ``config.learn_reward`` /
+    ``config.learn_termination``), and the ensemble of ``config.model`` with heads for the
+    rest. Mixed into a frozen agent dataclass with ``config``, ``spec`` and ``task``."""
+
+    config: Any
+    spec: EnvSpec
+    task: TaskFunctions | None
+
+    @property
+    def reward_fn(self) -> TaskFn | None:
+        """The known reward the model uses, or None (then it learns one)."""
+        return known_task_fns(self.task, self.config.learn_reward, False)[0]
+
+    @property
+    def termination_fn(self) -> TaskFn | None:
+        """The known termination the model uses, or None (then it learns one)."""
+        return known_task_fns(self.task, False, self.config.learn_termination)[1]
+
+    @functools.cached_property
+    def model(self) -> ProbabilisticEnsemble:
+        return ensemble_for(self.config.model, self.spec, self.reward_fn, self.termination_fn)
 
 
 def polyak(target: PyTree, online: PyTree, tau: float) -> PyTree:

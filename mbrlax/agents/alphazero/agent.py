@@ -36,6 +36,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 from mbrlax.agents.alphazero.networks import init_policy_value, policy_value, policy_value_loss
 from mbrlax.agents.base import check_known_model, polyak, scan_updates
 from mbrlax.agents.sac.networks import MLP
+from mbrlax.agents.search import GuidedSearch
 from mbrlax.data.buffer import ReplayBuffer
 from mbrlax.envs.base import JaxEnv, as_step_fn
 from mbrlax.envs.spec import EnvSpec
@@ -110,7 +111,7 @@ class AlphaZeroState(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class AlphaZero:
+class AlphaZero(GuidedSearch):
     """AlphaZero on a Discrete-action env whose dynamics the JAX env ``model`` knows.
 
     Static and hashable: ``act`` and ``update`` compile once.
@@ -135,17 +136,12 @@ class AlphaZero:
             )
         check_known_model(self.spec, self.model)
 
-    @property
-    def num_actions(self) -> int:
-        return self.spec.num_actions
-
     @functools.cached_property
     def _optimizer(self) -> optax.GradientTransformation:
         return optax.adamw(self.config.learning_rate, weight_decay=self.config.weight_decay)
 
-    @functools.cached_property
-    def _greedy_search(self) -> MCTS:
-        return dataclasses.replace(self.config.search, dirichlet_fraction=0.0, temperature=0.0)
+    def guide(self, state: AlphaZeroState) -> MLP:
+        return state.net
 
     def planner(self, net: MLP, search: MCTS) -> Planner:
         """``search`` guided by ``net``: its prior and its leaf values (on the model's
@@ -178,23 +174,6 @@ class AlphaZero:
             opt_state=self._optimizer.init(net),
             updates=jnp.int32(0),
         )
-
-    def begin_episode(self, state: AlphaZeroState) -> AlphaZeroState:
-        return state  # each search starts a fresh tree
-
-    def act(
-        self, state: AlphaZeroState, obs: Float[Array, " d"], key: PRNGKeyArray
-    ) -> tuple[Int[Array, ""], AlphaZeroState, dict[str, Array]]:
-        """A search with root noise; the action drawn from its visit counts."""
-        action, info = _search(self, state.net, self.config.search, obs, key)
-        return action, state, info
-
-    def act_eval(
-        self, state: AlphaZeroState, obs: Float[Array, " d"], key: PRNGKeyArray
-    ) -> tuple[Int[Array, ""], AlphaZeroState, dict[str, Array]]:
-        """A search without noise; the most visited action."""
-        action, info = _search(self, state.net, self._greedy_search, obs, key)
-        return action, state, info
 
     def reanalyse(
         self, net: MLP, obs: Float[Array, "B d"], key: PRNGKeyArray
@@ -235,12 +214,3 @@ class AlphaZero:
         """The prior's most likely action, without search (to see what the network learned)."""
         logits, _ = policy_value(state.net, obs, self.config.value_scale)
         return jnp.argmax(logits).astype(jnp.int32)
-
-
-# Jitted apart from the agent state: only the network goes in, so acting never copies the
-# optimiser state, and the action is all that comes back to the host.
-@functools.partial(jax.jit, static_argnums=(0, 2))
-def _search(
-    agent: AlphaZero, net: MLP, search: MCTS, obs: Float[Array, " d"], key: PRNGKeyArray
-) -> tuple[Int[Array, ""], dict[str, Array]]:
-    return agent.search(net, search, obs, key)

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from mbrlax.agents.base import ensemble_for, known_task_fns
+from mbrlax.agents.base import EnsembleModel
 from mbrlax.agents.mbpo.rollout import RolloutSchedule, branched_rollout
 from mbrlax.agents.sac.agent import (
     SAC_PAPER,
@@ -43,7 +43,7 @@ from mbrlax.agents.sac.agent import (
 from mbrlax.data.buffer import ReplayBuffer, Transition
 from mbrlax.envs.spec import EnvSpec
 from mbrlax.envs.tasks import TaskFunctions, check_task
-from mbrlax.models.ensemble import EnsembleConfig, EnsembleParams, ProbabilisticEnsemble, TaskFn
+from mbrlax.models.ensemble import EnsembleConfig, EnsembleParams
 
 MBPO_ENSEMBLE = EnsembleConfig(
     num_members=7, num_elites=5, hidden_sizes=(200, 200, 200, 200), max_updates=2000
@@ -139,7 +139,7 @@ class MBPOState(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class MBPO:
+class MBPO(EnsembleModel):
     """The MBPO agent for one env (``spec``) and its task functions (``task`` may be None).
 
     Static and hashable: every jitted piece compiles once (the rollout once per length).
@@ -153,20 +153,6 @@ class MBPO:
         check_continuous_control(self.spec, "MBPO")
         if self.task is not None:
             check_task(self.task, self.spec)
-
-    @property
-    def reward_fn(self) -> TaskFn | None:
-        """The known reward the model uses, or None (then it learns one)."""
-        return known_task_fns(self.task, self.config.learn_reward, False)[0]
-
-    @property
-    def termination_fn(self) -> TaskFn | None:
-        """The known termination the model uses, or None (then it learns one)."""
-        return known_task_fns(self.task, False, self.config.learn_termination)[1]
-
-    @functools.cached_property
-    def model(self) -> ProbabilisticEnsemble:
-        return ensemble_for(self.config.model, self.spec, self.reward_fn, self.termination_fn)
 
     @functools.cached_property
     def learner(self) -> SACLearner:

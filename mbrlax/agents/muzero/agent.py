@@ -47,6 +47,7 @@ from mbrlax.agents.muzero.networks import (
     represent,
     scale_gradient,
 )
+from mbrlax.agents.search import GuidedSearch
 from mbrlax.data.buffer import ReplayBuffer, Transition
 from mbrlax.envs.spec import EnvSpec
 from mbrlax.planners import MCTS, Planner
@@ -180,7 +181,7 @@ class SequenceTargets(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class MuZero:
+class MuZero(GuidedSearch):
     """MuZero on a Discrete-action env with vector observations (see the module docstring).
 
     Static and hashable: ``act`` and ``update`` compile once.
@@ -203,10 +204,6 @@ class MuZero:
                 "or give the env one-hot Box observations."
             )
 
-    @property
-    def num_actions(self) -> int:
-        return self.spec.num_actions
-
     @functools.cached_property
     def _optimizer(self) -> optax.GradientTransformation:
         c = self.config
@@ -215,9 +212,8 @@ class MuZero:
             optax.adamw(c.learning_rate, weight_decay=c.weight_decay),
         )
 
-    @functools.cached_property
-    def _greedy_search(self) -> MCTS:
-        return dataclasses.replace(self.config.search, dirichlet_fraction=0.0, temperature=0.0)
+    def guide(self, state: MuZeroState) -> MuZeroNets:
+        return state.nets
 
     @functools.cached_property
     def _reanalyse_search(self) -> MCTS:
@@ -271,23 +267,6 @@ class MuZero:
             opt_state=self._optimizer.init(nets),
             updates=jnp.int32(0),
         )
-
-    def begin_episode(self, state: MuZeroState) -> MuZeroState:
-        return state  # each search starts a fresh tree
-
-    def act(
-        self, state: MuZeroState, obs: Float[Array, " d"], key: PRNGKeyArray
-    ) -> tuple[Int[Array, ""], MuZeroState, dict[str, Array]]:
-        """A search with root noise; the action drawn from its visit counts."""
-        action, info = _search(self, state.nets, self.config.search, obs, key)
-        return action, state, info
-
-    def act_eval(
-        self, state: MuZeroState, obs: Float[Array, " d"], key: PRNGKeyArray
-    ) -> tuple[Int[Array, ""], MuZeroState, dict[str, Array]]:
-        """A search without noise; the most visited action."""
-        action, info = _search(self, state.nets, self._greedy_search, obs, key)
-        return action, state, info
 
     def sequence_targets(
         self, target_nets: MuZeroNets, buffer: ReplayBuffer, start: Int[Array, ""], key
@@ -438,12 +417,3 @@ class MuZero:
         last, (rewards, values) = jax.lax.scan(body, represent(nets, obs), actions)
         final = predict(nets, last, c.value_scale)[1]
         return rewards, jnp.concatenate([values, final[None]])
-
-
-# Jitted apart from the agent state: only the networks go in, so acting never copies the
-# optimiser state, and the action is all that comes back to the host.
-@functools.partial(jax.jit, static_argnums=(0, 2))
-def _search(
-    agent: MuZero, nets: MuZeroNets, search: MCTS, obs: Float[Array, " d"], key: PRNGKeyArray
-) -> tuple[Int[Array, ""], dict[str, Array]]:
-    return agent.search(nets, search, obs, key)

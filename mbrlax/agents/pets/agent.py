@@ -16,12 +16,12 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from mbrlax.agents.base import ensemble_for, known_task_fns
+from mbrlax.agents.base import EnsembleModel
 from mbrlax.data.buffer import ReplayBuffer
 from mbrlax.data.normalizer import Normalizer
 from mbrlax.envs.spec import EnvSpec
 from mbrlax.envs.tasks import TaskFunctions, check_task
-from mbrlax.models.ensemble import EnsembleConfig, EnsembleParams, ProbabilisticEnsemble, TaskFn
+from mbrlax.models.ensemble import EnsembleConfig, EnsembleParams
 from mbrlax.models.propagation import particle_dynamics
 from mbrlax.planners import CEM, SamplingPlanner
 
@@ -96,7 +96,7 @@ class PETSState(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class PETS:
+class PETS(EnsembleModel):
     """The PETS agent for one env (``spec``) and its task functions (``task`` may be None).
 
     Static and hashable: ``act`` and ``update`` compile once and are reused all run long.
@@ -122,20 +122,6 @@ class PETS:
             )
         if self.task is not None:
             check_task(self.task, self.spec)
-
-    @property
-    def reward_fn(self) -> TaskFn | None:
-        """The known reward the model uses, or None (then it learns one)."""
-        return known_task_fns(self.task, self.config.learn_reward, False)[0]
-
-    @property
-    def termination_fn(self) -> TaskFn | None:
-        """The known termination the model uses, or None (then it learns one)."""
-        return known_task_fns(self.task, False, self.config.learn_termination)[1]
-
-    @functools.cached_property
-    def model(self) -> ProbabilisticEnsemble:
-        return ensemble_for(self.config.model, self.spec, self.reward_fn, self.termination_fn)
 
     @functools.cached_property
     def planner(self):
