@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mbrlax.bench import (
+from mbrlax.training.bench import (
     Table,
     add_sweep_arguments,
     curve_record,
@@ -40,8 +40,8 @@ from mbrlax.bench import (
     sweep_settings,
     write_results,
 )
-from mbrlax.experiment import DynaExperiment
-from mbrlax.logger import read_metrics
+from mbrlax.training.experiment import DynaExperiment
+from mbrlax.training.logger import read_metrics
 
 BENCHMARK = "dyna_gym"
 ENVS = ("FrozenLake-v1", "CliffWalking-v1", "Taxi-v4")

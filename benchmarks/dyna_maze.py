@@ -38,8 +38,8 @@ import jax
 import numpy as np
 
 from mbrlax.agents import dyna
-from mbrlax.bench import Table, add_results_argument, write_results
 from mbrlax.envs.maze import Maze, blocking_maze, dyna_maze, shortcut_maze, shortest_path_length
+from mbrlax.training.bench import Table, add_results_argument, write_results
 
 PLANNING_STEPS = (0, 5, 50)
 SHOWN_EPISODES = (1, 2, 3, 5, 10, 20, 50)

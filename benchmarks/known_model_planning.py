@@ -31,7 +31,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from mbrlax.agents.mpc import mpc_rollout
-from mbrlax.bench import Table, add_results_argument, write_results
 from mbrlax.envs import make_jax_env
 from mbrlax.envs.base import as_step_fn
 from mbrlax.planners import (
@@ -45,6 +44,7 @@ from mbrlax.planners import (
     RandomShooting,
     ilqr_optimize,
 )
+from mbrlax.training.bench import Table, add_results_argument, write_results
 
 PLANNER_NAMES = {
     "random": "random shooting (1000)",

@@ -3,9 +3,9 @@
 Every table in README.md (and in any ``docs/**/*.md``) that sits between
 ``<!-- bench:NAME:TABLE -->`` and ``<!-- /bench:NAME:TABLE -->`` is replaced by table TABLE of
 ``benchmarks/results/NAME.json``, rendered as Markdown, and a line with the command that
-measured it, the commit, the date and the machine (see ``mbrlax.bench``). Marked tables without
-a results file yet are left as they are (and listed). Every results file with learning curves
-gets ``benchmarks/results/NAME.png`` (mean over seeds +- standard error).
+measured it, the commit, the date and the machine (see ``mbrlax.training.bench``). Marked
+tables without a results file yet are left as they are (and listed). Every results file with
+learning curves gets ``benchmarks/results/NAME.png`` (mean over seeds +- standard error).
 
     python benchmarks/make_tables.py            # rewrite the tables, draw the curves
     python benchmarks/make_tables.py --check    # exit 1 if a table differs from its results
@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mbrlax.bench import load_all_results, plot_results, replace_tables, repo_root
+from mbrlax.training.bench import load_all_results, plot_results, replace_tables, repo_root
 
 
 def default_targets(root: Path) -> list[Path]:

@@ -31,10 +31,10 @@ from typing import Any
 import jax
 
 from mbrlax.agents.mbpo import MBPO
-from mbrlax.bench import Table, add_results_argument, slug, write_results
 from mbrlax.envs import get_task, make_env
-from mbrlax.experiment import MBPOExperiment
-from mbrlax.runner import train
+from mbrlax.training.bench import Table, add_results_argument, slug, write_results
+from mbrlax.training.experiment import MBPOExperiment
+from mbrlax.training.loop import train
 
 SECONDS: dict[str, float] = defaultdict(float)
 CALLS: dict[str, int] = defaultdict(int)

@@ -43,7 +43,10 @@ from planner_speed import matmul_peak_gflops
 
 from mbrlax.agents.mbpo import MBPO
 from mbrlax.agents.sac import SAC, SACConfig
-from mbrlax.bench import (
+from mbrlax.analysis.compare import load_run
+from mbrlax.data.buffer import ReplayBuffer, Transition
+from mbrlax.envs import make_env
+from mbrlax.training.bench import (
     SweepSettings,
     Table,
     add_sweep_arguments,
@@ -56,10 +59,7 @@ from mbrlax.bench import (
     sweep_settings,
     write_results,
 )
-from mbrlax.compare import load_run
-from mbrlax.data.buffer import ReplayBuffer, Transition
-from mbrlax.envs import make_env
-from mbrlax.experiment import EXPERIMENTS, diagnose
+from mbrlax.training.experiment import EXPERIMENTS, diagnose
 
 BENCHMARK = "mbpo_vs_sac"
 THRESHOLDS = {"InvertedPendulum-v5": 950.0, "Hopper-v5": 2000.0, "HalfCheetah-v5": 3000.0}

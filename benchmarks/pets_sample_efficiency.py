@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mbrlax.bench import (
+from mbrlax.training.bench import (
     SweepSettings,
     Table,
     add_sweep_arguments,
@@ -53,7 +53,7 @@ from mbrlax.bench import (
     sweep_settings,
     write_results,
 )
-from mbrlax.logger import read_metrics
+from mbrlax.training.logger import read_metrics
 
 BENCHMARK = "pets_sample_efficiency"
 # env -> (episodes, target eval return, time limit per run in seconds)

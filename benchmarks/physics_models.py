@@ -34,7 +34,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from mbrlax.agents.mpc import mpc_rollout
-from mbrlax.bench import Table, add_results_argument, write_results
 from mbrlax.data.buffer import Transition
 from mbrlax.envs.bicycle import Bicycle
 from mbrlax.envs.pendulum import Pendulum, PendulumState
@@ -43,6 +42,7 @@ from mbrlax.models.ensemble import EnsembleConfig, ProbabilisticEnsemble
 from mbrlax.models.physics import BicyclePhysics, PendulumPhysics
 from mbrlax.models.semiparametric import SemiParametricModel
 from mbrlax.planners import CEM
+from mbrlax.training.bench import Table, add_results_argument, write_results
 
 STEPS = 200  # pendulum episode length
 HORIZONS = (1, 10, 50)

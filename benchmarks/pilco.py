@@ -38,7 +38,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from mbrlax.agents.pilco import PILCOConfig
-from mbrlax.bench import (
+from mbrlax.envs import make_jax_env
+from mbrlax.training.bench import (
     Table,
     add_sweep_arguments,
     curve_record,
@@ -51,8 +52,7 @@ from mbrlax.bench import (
     sweep_settings,
     write_results,
 )
-from mbrlax.envs import make_jax_env
-from mbrlax.logger import read_metrics
+from mbrlax.training.logger import read_metrics
 
 BENCHMARK = "pilco"
 ENV = "mbrlax/PendulumSwingup-v0"

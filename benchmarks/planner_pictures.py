@@ -26,10 +26,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from mbrlax.agents.mpc import MPCTrajectory, mpc_rollout
+from mbrlax.analysis.planner_plots import (
+    mppi_decision_at,
+    plot_mppi_fan,
+    plot_predicted_vs_realised,
+)
 from mbrlax.envs.base import JaxEnv, as_step_fn
 from mbrlax.envs.bicycle import Bicycle
 from mbrlax.envs.pendulum import Pendulum, PendulumState
-from mbrlax.planner_plots import mppi_decision_at, plot_mppi_fan, plot_predicted_vs_realised
 from mbrlax.planners import MPPI, GaussianState, StepFn
 from mbrlax.planners.mppi import mppi_samples
 

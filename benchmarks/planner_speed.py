@@ -32,10 +32,10 @@ import numpy as np
 
 from mbrlax.agents.pets import PETS, PETSConfig
 from mbrlax.agents.pets.presets import PENDULUM
-from mbrlax.bench import Table, add_results_argument, write_results
 from mbrlax.envs.spec import EnvSpec
 from mbrlax.models.ensemble import EnsembleConfig
 from mbrlax.planners import CEM
+from mbrlax.training.bench import Table, add_results_argument, write_results
 
 
 @dataclasses.dataclass(frozen=True)

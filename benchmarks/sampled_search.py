@@ -25,9 +25,9 @@ import numpy as np
 
 from mbrlax.agents.mpc import mpc_rollout
 from mbrlax.agents.mpc.presets import mpc_preset
-from mbrlax.bench import Table, add_results_argument, write_results
 from mbrlax.envs import make_jax_env
 from mbrlax.planners import SampledMCTS
+from mbrlax.training.bench import Table, add_results_argument, write_results
 
 ENV = "mbrlax/Pendulum-v0"
 

@@ -50,7 +50,9 @@ import numpy as np
 from planner_speed import matmul_peak_gflops
 
 from mbrlax.agents.mpc import mpc_rollout
-from mbrlax.bench import (
+from mbrlax.envs import as_step_fn, make_jax_env
+from mbrlax.planners import MCTS
+from mbrlax.training.bench import (
     SweepSettings,
     Table,
     add_sweep_arguments,
@@ -61,10 +63,8 @@ from mbrlax.bench import (
     sweep_settings,
     write_results,
 )
-from mbrlax.envs import as_step_fn, make_jax_env
-from mbrlax.experiment import AlphaZeroExperiment
-from mbrlax.logger import read_metrics
-from mbrlax.planners import MCTS
+from mbrlax.training.experiment import AlphaZeroExperiment
+from mbrlax.training.logger import read_metrics
 
 BENCHMARK = "search"
 ENV = "mbrlax/CartPole-v0"

@@ -28,10 +28,10 @@ import numpy as np
 
 from mbrlax.agents.mpc import mpc_rollout, observed_value
 from mbrlax.agents.sac import sac_value_fn
-from mbrlax.bench import Table, add_results_argument, write_results
 from mbrlax.envs import make_jax_env
-from mbrlax.experiment import SACExperiment, run
 from mbrlax.planners import CEM
+from mbrlax.training.bench import Table, add_results_argument, write_results
+from mbrlax.training.experiment import SACExperiment, run
 
 STEPS = 200
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     import gymnasium
 
-    from mbrlax.runner import RunResult
+    from mbrlax.training.loop import RunResult
 
 __version__ = "0.1.0"
 
@@ -27,24 +27,24 @@ __version__ = "0.1.0"
 def train(agent: str, env: str | gymnasium.Env, **kwargs: Any) -> RunResult:
     """Train ``agent`` (``"pets"``, ``"sac"``, ...) on ``env`` (an id or an env instance);
     keyword arguments override any setting by name. See
-    :func:`mbrlax.experiment.train_agent`."""
-    from mbrlax.experiment import train_agent
+    :func:`mbrlax.training.experiment.train_agent`."""
+    from mbrlax.training.experiment import train_agent
 
     return train_agent(agent, env, **kwargs)
 
 
 def resume(run_dir: str | Path, **kwargs: Any) -> RunResult:
     """Continue the run in ``run_dir`` (``env=...`` for a run trained on an env instance).
-    See :func:`mbrlax.experiment.resume`."""
-    from mbrlax.experiment import resume as resume_run
+    See :func:`mbrlax.training.experiment.resume`."""
+    from mbrlax.training.experiment import resume as resume_run
 
     return resume_run(run_dir, **kwargs)
 
 
 def evaluate(run_dir: str | Path, episodes: int = 5, **kwargs: Any) -> list[float]:
     """Returns of ``episodes`` episodes of the final agent of ``run_dir``. See
-    :func:`mbrlax.experiment.evaluate`."""
-    from mbrlax.experiment import evaluate as evaluate_run
+    :func:`mbrlax.training.experiment.evaluate`."""
+    from mbrlax.training.experiment import evaluate as evaluate_run
 
     return evaluate_run(run_dir, episodes, **kwargs)
 

@@ -46,7 +46,7 @@ def resumed_from_oldest_checkpoint(run_dir, copy_to):
     oldest kept checkpoint: as if the process had been killed just after writing it."""
     import shutil
 
-    from mbrlax.experiment import resume
+    from mbrlax.training.experiment import resume
 
     shutil.copytree(run_dir, copy_to)
     for p in sorted((copy_to / "checkpoints").iterdir())[1:]:

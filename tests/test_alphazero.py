@@ -11,8 +11,8 @@ from conftest import random_play_buffer, resumed_from_oldest_checkpoint
 from mbrlax.agents.alphazero import AlphaZero, AlphaZeroConfig
 from mbrlax.agents.alphazero.networks import policy_value, policy_value_loss
 from mbrlax.envs import make_jax_env
-from mbrlax.experiment import AlphaZeroExperiment, run
 from mbrlax.planners import MCTS
+from mbrlax.training.experiment import AlphaZeroExperiment, run
 
 SEARCH = MCTS(num_simulations=8, discount=0.99, dirichlet_fraction=0.25, temperature=1.0)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mbrlax import bench
-from mbrlax.bench import Table
+from mbrlax.training import bench
+from mbrlax.training.bench import Table
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -215,7 +215,7 @@ def test_train_args_split_and_merge():
 
 
 def test_run_seeds_orders_run_dirs_and_reports_failures(tmp_path, monkeypatch):
-    from mbrlax import sweep
+    from mbrlax.training import sweep
 
     seen = {}
 
@@ -247,3 +247,9 @@ def test_run_seeds_orders_run_dirs_and_reports_failures(tmp_path, monkeypatch):
     assert seen["cfg"].out == tmp_path / "g" and seen["cfg"].fixed == ("--episodes", "2")
     with pytest.raises(bench.BenchmarkError, match="1 of 2 trials .* failed"):
         bench.run_seeds(settings, "g", "pets", ["Pendulum-v1"], [0, 1])
+
+
+def test_results_files_go_to_this_repositorys_benchmarks_folder():
+    # wherever the module lives in the package, the default is <repo>/benchmarks/results
+    expected = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+    assert bench.default_results_dir() == expected

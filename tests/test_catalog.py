@@ -19,18 +19,18 @@ from mbrlax.agents.dyna import DynaQ
 from mbrlax.agents.dyna.agent import DynaAgent
 from mbrlax.agents.mpc import KnownModelMPC, MPCConfig
 from mbrlax.agents.pets import PETS, PETSConfig
-from mbrlax.checkpoint import CheckpointError, CheckpointManager, load_checkpoint
 from mbrlax.cli import main
 from mbrlax.data.buffer import ReplayBuffer, Transition
 from mbrlax.envs import EnvError, TaskFunctions, list_jax_envs, make_env, make_jax_env
 from mbrlax.envs.base import JaxEnv
 from mbrlax.envs.point_mass import PointMass
-from mbrlax.experiment import PETSExperiment, evaluate, resume, run
-from mbrlax.logger import RunDirError, read_config, read_metrics
 from mbrlax.models.ensemble import EnsembleConfig
 from mbrlax.models.propagation import particle_dynamics
 from mbrlax.planners import CEM, LQR, MPPI, GradientShooting, RandomShooting
-from mbrlax.runner import RunnerConfig, TrainingError, buffer_capacity, train
+from mbrlax.training.checkpoint import CheckpointError, CheckpointManager, load_checkpoint
+from mbrlax.training.experiment import PETSExperiment, evaluate, resume, run
+from mbrlax.training.logger import RunDirError, read_config, read_metrics
+from mbrlax.training.loop import RunnerConfig, TrainingError, buffer_capacity, train
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "bad_inputs.md"
 CASES = {}

@@ -9,18 +9,18 @@ import numpy as np
 import pytest
 
 from mbrlax.agents.pets import PETSConfig
-from mbrlax.checkpoint import (
+from mbrlax.models.ensemble import EnsembleConfig
+from mbrlax.planners import CEM
+from mbrlax.planners.icem import ICEMState
+from mbrlax.training.checkpoint import (
     CheckpointError,
     CheckpointManager,
     load_checkpoint,
     save_checkpoint,
 )
-from mbrlax.experiment import PETSExperiment, resume, run
-from mbrlax.logger import LOG_FILE, RunDirError, read_metrics
-from mbrlax.models.ensemble import EnsembleConfig
-from mbrlax.planners import CEM
-from mbrlax.planners.icem import ICEMState
-from mbrlax.runner import RunnerConfig
+from mbrlax.training.experiment import PETSExperiment, resume, run
+from mbrlax.training.logger import LOG_FILE, RunDirError, read_metrics
+from mbrlax.training.loop import RunnerConfig
 
 # Columns that must be identical after a resume (timings cannot be).
 EXACT = ("env_steps", "episode", "train_return", "eval_return", "agent/train_loss", "agent/val_mse")

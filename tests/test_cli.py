@@ -7,7 +7,7 @@ import pytest
 from conftest import tiny_pets_args
 
 from mbrlax.cli import main
-from mbrlax.logger import read_config, read_metrics
+from mbrlax.training.logger import read_config, read_metrics
 
 TINY = ["--env", "Pendulum-v1", *tiny_pets_args(2)]
 

@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from mbrlax.cli import main
-from mbrlax.compare import (
+from mbrlax.analysis.compare import (
     Thresholds,
     find_runs,
     format_compare_table,
@@ -18,7 +17,8 @@ from mbrlax.compare import (
     steps_to_threshold,
     summarise,
 )
-from mbrlax.logger import write_json_atomic
+from mbrlax.cli import main
+from mbrlax.training.logger import write_json_atomic
 
 COLUMNS = ["env_steps", "episode", "train_return", "eval_return", "wall_seconds"]
 NAN = math.nan

@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from mbrlax.analysis.model_plots import plot_model_diagnostics
 from mbrlax.data.buffer import ReplayBuffer, Transition
 from mbrlax.envs import make_jax_env
-from mbrlax.model_plots import plot_model_diagnostics
 from mbrlax.models.diagnostics import multistep_error, open_loop
 from mbrlax.models.ensemble import EnsembleConfig, ProbabilisticEnsemble
 

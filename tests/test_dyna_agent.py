@@ -14,13 +14,13 @@ import pytest
 from mbrlax.agents.dyna import DynaQ, PrioritizedSweeping
 from mbrlax.agents.dyna.agent import DynaAgent
 from mbrlax.agents.dyna.presets import DYNA_RUNNER
-from mbrlax.checkpoint import CheckpointManager
+from mbrlax.analysis.compare import load_run
 from mbrlax.cli import main
-from mbrlax.compare import load_run
-from mbrlax.compiled import compiled_runs
 from mbrlax.envs import make_env, make_jax_env
-from mbrlax.experiment import DynaExperiment, evaluate, resume, run, run_many
-from mbrlax.runner import train
+from mbrlax.training.checkpoint import CheckpointManager
+from mbrlax.training.experiment import DynaExperiment, evaluate, resume, run, run_many
+from mbrlax.training.loop import train
+from mbrlax.training.scan_loop import compiled_runs
 
 COLUMNS = ("env_steps", "episode", "train_return", "train_episode_length")
 

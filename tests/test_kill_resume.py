@@ -15,8 +15,8 @@ import time
 import numpy as np
 from conftest import tiny_pets_args
 
-from mbrlax.checkpoint import CheckpointManager
-from mbrlax.logger import read_metrics
+from mbrlax.training.checkpoint import CheckpointManager
+from mbrlax.training.logger import read_metrics
 
 EXACT = ("env_steps", "episode", "train_return", "eval_return", "agent/train_loss", "agent/val_mse")
 EPISODES, EVERY = 5, 30

@@ -18,15 +18,15 @@ import numpy as np
 from mbrlax.agents.mbpo import MBPOConfig
 from mbrlax.agents.mbpo.rollout import RolloutSchedule
 from mbrlax.agents.sac import SACConfig
-from mbrlax.experiment import (
+from mbrlax.models.ensemble import EnsembleConfig
+from mbrlax.training.experiment import (
     AlphaZeroExperiment,
     MBPOExperiment,
     MuZeroExperiment,
     SACExperiment,
     run,
 )
-from mbrlax.models.ensemble import EnsembleConfig
-from mbrlax.runner import RunnerConfig
+from mbrlax.training.loop import RunnerConfig
 
 
 def evals(rows) -> list[float]:

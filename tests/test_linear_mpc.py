@@ -12,7 +12,7 @@ from mbrlax.agents.linear import LinearMPC, LinearMPCConfig
 from mbrlax.cli import main
 from mbrlax.data.buffer import ReplayBuffer, Transition
 from mbrlax.envs import get_task, make_env, make_jax_env
-from mbrlax.experiment import evaluate
+from mbrlax.training.experiment import evaluate
 
 
 def random_episodes(n: int, seed: int = 0) -> ReplayBuffer:

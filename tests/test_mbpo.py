@@ -15,9 +15,9 @@ from mbrlax.agents.mbpo import MBPO, MBPOConfig, RolloutSchedule, branched_rollo
 from mbrlax.agents.sac import SACConfig
 from mbrlax.data.buffer import ReplayBuffer, Transition
 from mbrlax.envs import make_env
-from mbrlax.experiment import MBPOExperiment, diagnose, evaluate, resume, run
 from mbrlax.models.ensemble import EnsembleConfig, ProbabilisticEnsemble
-from mbrlax.runner import RunnerConfig
+from mbrlax.training.experiment import MBPOExperiment, diagnose, evaluate, resume, run
+from mbrlax.training.loop import RunnerConfig
 
 EXACT = ("env_steps", "episode", "train_return", "eval_return", "agent/train_loss", "agent/alpha")
 

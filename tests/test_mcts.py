@@ -236,8 +236,8 @@ def test_mcts_with_the_true_model_catches_every_ball():
 
 def _mcts_experiment(env, run_dir, planner, episodes=1, model=None, checkpoint_every=1000):
     from mbrlax.agents.mpc import MPCConfig
-    from mbrlax.experiment import MPCExperiment
-    from mbrlax.runner import RunnerConfig
+    from mbrlax.training.experiment import MPCExperiment
+    from mbrlax.training.loop import RunnerConfig
 
     return MPCExperiment(
         env=env, model=model, seed=0, run_dir=run_dir, agent=MPCConfig(planner),
@@ -250,7 +250,7 @@ def _mcts_experiment(env, run_dir, planner, episodes=1, model=None, checkpoint_e
 def test_known_model_search_catches_through_the_runner_and_resumes_exactly(tmp_path):
     import shutil
 
-    from mbrlax.experiment import resume, run
+    from mbrlax.training.experiment import resume, run
 
     planner = MCTS(num_simulations=16, rollout_depth=10, num_rollouts=4)
     full = run(_mcts_experiment("mbrlax/Catch-v0", tmp_path / "full", planner, 4, None, 5))
@@ -266,7 +266,7 @@ def test_known_model_search_catches_through_the_runner_and_resumes_exactly(tmp_p
 
 
 def test_gymnasium_cartpole_searches_through_its_jax_twin(tmp_path):
-    from mbrlax.experiment import run
+    from mbrlax.training.experiment import run
 
     planner = MCTS(num_simulations=16, rollout_depth=20, num_rollouts=4)
     exp = _mcts_experiment("CartPole-v1", tmp_path / "r", planner, model="mbrlax/CartPole-v0")

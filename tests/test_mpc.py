@@ -69,8 +69,8 @@ def test_a_wrong_model_plans_worse_than_the_exact_one():
 
 def _mpc_experiment(env, run_dir, episodes=1, model=None, checkpoint_every=1000):
     from mbrlax.agents.mpc import MPCConfig
-    from mbrlax.experiment import MPCExperiment
-    from mbrlax.runner import RunnerConfig
+    from mbrlax.training.experiment import MPCExperiment
+    from mbrlax.training.loop import RunnerConfig
 
     return MPCExperiment(
         env=env,
@@ -90,7 +90,7 @@ def _mpc_experiment(env, run_dir, episodes=1, model=None, checkpoint_every=1000)
 
 
 def test_known_model_agent_swings_up_gymnasium_pendulum_through_its_jax_twin(tmp_path):
-    from mbrlax.experiment import evaluate, run
+    from mbrlax.training.experiment import evaluate, run
 
     # A random policy scores about -1200; the learned-model PETS needs ~8 episodes for -200.
     result = run(_mpc_experiment("Pendulum-v1", tmp_path / "r", model="mbrlax/Pendulum-v0"))
@@ -98,7 +98,7 @@ def test_known_model_agent_swings_up_gymnasium_pendulum_through_its_jax_twin(tmp
     assert not (tmp_path / "r" / "final_model.eqx").exists()  # nothing was learned
     assert min(evaluate(tmp_path / "r", episodes=2)) > -400
     # No evaluation episodes: plots and comparisons show the training episodes.
-    from mbrlax.compare import load_run
+    from mbrlax.analysis.compare import load_run
 
     run_ = load_run(tmp_path / "r")
     assert not run_.evaluated
@@ -108,8 +108,8 @@ def test_known_model_agent_swings_up_gymnasium_pendulum_through_its_jax_twin(tmp
 def test_known_model_agent_resumes_exactly_from_a_mid_episode_checkpoint(tmp_path):
     import shutil
 
-    from mbrlax.checkpoint import CheckpointManager
-    from mbrlax.experiment import resume, run
+    from mbrlax.training.checkpoint import CheckpointManager
+    from mbrlax.training.experiment import resume, run
 
     full = run(_mpc_experiment("mbrlax/Pendulum-v0", tmp_path / "full", 2, checkpoint_every=90))
     names = [p.name for p in CheckpointManager(tmp_path / "full").paths()]

@@ -13,8 +13,8 @@ from mbrlax.agents.muzero.networks import predict, represent
 from mbrlax.data.buffer import ReplayBuffer, Transition
 from mbrlax.envs import make_jax_env
 from mbrlax.envs.spec import EnvSpec
-from mbrlax.experiment import MuZeroExperiment, run
 from mbrlax.planners import MCTS
+from mbrlax.training.experiment import MuZeroExperiment, run
 
 TOY = EnvSpec("toy", (2,), "discrete", (), num_actions=2)
 SEARCH = MCTS(num_simulations=4, discount=0.5)

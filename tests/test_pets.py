@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from mbrlax.agents.pets import PETSConfig
-from mbrlax.experiment import PETSExperiment, run
 from mbrlax.models.ensemble import EnsembleConfig
 from mbrlax.planners import CEM
-from mbrlax.runner import RunnerConfig
+from mbrlax.training.experiment import PETSExperiment, run
+from mbrlax.training.loop import RunnerConfig
 
 
 def tiny(env="Pendulum-v1", seed=0, episodes=2) -> PETSExperiment:

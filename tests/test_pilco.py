@@ -16,8 +16,8 @@ from mbrlax.agents.pilco.policies import empty_policy, init_policy
 from mbrlax.data.buffer import ReplayBuffer, Transition
 from mbrlax.envs import get_task, make_jax_env
 from mbrlax.envs.pendulum import angle_normalize
-from mbrlax.experiment import PILCOExperiment, run
 from mbrlax.models.gp import GPConfig
+from mbrlax.training.experiment import PILCOExperiment, run
 
 
 def _chain(obs_rows):

@@ -11,11 +11,15 @@ import pytest
 from matplotlib.collections import LineCollection
 
 from mbrlax.agents.mpc import MPCTrajectory, mpc_rollout
+from mbrlax.analysis.planner_plots import (
+    plot_mppi_fan,
+    plot_predicted_vs_realised,
+    predicted_states,
+)
 from mbrlax.envs import make_env
 from mbrlax.envs.base import EnvError, as_step_fn
 from mbrlax.envs.bicycle import Bicycle, BicycleState
 from mbrlax.envs.pendulum import Pendulum, PendulumState
-from mbrlax.planner_plots import plot_mppi_fan, plot_predicted_vs_realised, predicted_states
 from mbrlax.planners import MPPI, RandomShooting, path_integral_weights
 from mbrlax.planners._rollout import sequence_return, sequence_returns, sequence_states
 from mbrlax.planners.mppi import mppi_samples

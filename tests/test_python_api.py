@@ -7,9 +7,9 @@ import pytest
 import user_envs  # noqa: F401  (registers user_envs:PointReach-v0)
 
 import mbrlax
-from mbrlax.logger import RunDirError, read_config
 from mbrlax.models.ensemble import EnsembleConfig
 from mbrlax.planners import CEM
+from mbrlax.training.logger import RunDirError, read_config
 
 RUN = dict(episodes=2, warmup_steps=50, progress=False)
 TINY = dict(

@@ -12,9 +12,9 @@ from mbrlax.agents.base import AgentEntry
 from mbrlax.agents.registry import AGENTS, get_agent
 from mbrlax.cli import algos, main, usage
 from mbrlax.envs import make_env
-from mbrlax.experiment import EXPERIMENTS, Experiment, PETSExperiment, load_experiment
-from mbrlax.logger import to_jsonable
-from mbrlax.runner import RunnerConfig
+from mbrlax.training.experiment import EXPERIMENTS, Experiment, PETSExperiment, load_experiment
+from mbrlax.training.logger import to_jsonable
+from mbrlax.training.loop import RunnerConfig
 
 
 def test_the_cli_and_the_sweep_know_exactly_the_registrys_agents(capsys):

@@ -9,12 +9,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mbrlax.compare import load_run
+from mbrlax.analysis.compare import load_run
+from mbrlax.analysis.plotting import plot_learning_curves
 from mbrlax.envs import make_env
 from mbrlax.errors import TrainingError
-from mbrlax.logger import RunDirError, read_metrics
-from mbrlax.plotting import plot_learning_curves
-from mbrlax.runner import RunnerConfig, train
+from mbrlax.training.logger import RunDirError, read_metrics
+from mbrlax.training.loop import RunnerConfig, train
 
 
 class CountingAgent:
@@ -111,7 +111,7 @@ class _LoopsWhenGreedy(CountingAgent):
 
 
 def test_an_evaluation_that_never_ends_is_cut_at_the_step_limit():
-    from mbrlax.runner import EVAL_STEP_LIMIT
+    from mbrlax.training.loop import EVAL_STEP_LIMIT
 
     env, eval_env = make_env(_StayOrLeave()), make_env(_StayOrLeave())
     assert env.spec.max_episode_steps is None

@@ -13,11 +13,11 @@ import pytest
 
 from mbrlax.agents.sac import SAC, SACConfig, SACLearner
 from mbrlax.agents.sac.networks import gaussian_params, init_actor, sample_action, twin_q
-from mbrlax.checkpoint import CheckpointManager
 from mbrlax.data.buffer import Transition
 from mbrlax.envs import make_env
-from mbrlax.experiment import SACExperiment, evaluate, resume, run
-from mbrlax.runner import RunnerConfig
+from mbrlax.training.checkpoint import CheckpointManager
+from mbrlax.training.experiment import SACExperiment, evaluate, resume, run
+from mbrlax.training.loop import RunnerConfig
 
 TINY = SACConfig(hidden_sizes=(32, 32), batch_size=32)
 EXACT = ("env_steps", "episode", "train_return", "eval_return", "agent/critic_loss", "agent/alpha")

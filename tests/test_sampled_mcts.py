@@ -227,7 +227,7 @@ def test_mpc_agent_pairs_sampled_search_with_box_actions_only():
 def test_cli_chooses_sampled_search(token):
     import tyro
 
-    from mbrlax.experiment import MPCExperiment
+    from mbrlax.training.experiment import MPCExperiment
 
     args = [token, "--agent.planner.num-candidates", "4"]
     exp = tyro.cli(MPCExperiment, args=args)

@@ -14,7 +14,7 @@ import tyro
 from conftest import tiny_pets_args
 
 from mbrlax.cli import main
-from mbrlax.sweep import SweepConfig, SweepError, _short_names, expand, parse_option
+from mbrlax.training.sweep import SweepConfig, SweepError, _short_names, expand, parse_option
 
 TINY = [*tiny_pets_args(1, warmup=150)]
 ENVS = ["Pendulum-v1", "mbrlax/Pendulum-v0"]
@@ -40,8 +40,8 @@ def group_lines(out: str) -> dict[str, str]:
 
 
 def test_expand_counts_names_and_commands(tmp_path):
-    from mbrlax.experiment import PETSExperiment
     from mbrlax.planners import CEM, ICEM
+    from mbrlax.training.experiment import PETSExperiment
 
     cfg = SweepConfig(
         envs=("Pendulum-v1", "mbrlax/Pendulum-v0"),
@@ -178,9 +178,9 @@ def test_empty_grid(tmp_path, capsys):
 
 
 def test_ray_asked_for_but_not_installed(tmp_path, capsys, monkeypatch):
-    import mbrlax.sweep
+    import mbrlax.training.sweep
 
-    monkeypatch.setattr(mbrlax.sweep, "ray_available", lambda: False)
+    monkeypatch.setattr(mbrlax.training.sweep, "ray_available", lambda: False)
     for extra in (["--backend", "ray"], ["--address", "auto"]):
         with pytest.raises(SystemExit) as e:
             main(["sweep", "--envs", "Pendulum-v1", "--out", str(tmp_path / "s"), *extra])

@@ -11,10 +11,10 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
+from mbrlax.analysis.video import make_recording_env, record_episode
 from mbrlax.envs import make_env
 from mbrlax.envs.base import EnvError
-from mbrlax.runner import run_episode
-from mbrlax.video import make_recording_env, record_episode
+from mbrlax.training.loop import run_episode
 
 
 def damping_policy(obs):
@@ -188,10 +188,10 @@ def test_runner_records_evaluations_without_changing_them(tmp_path):
     import dataclasses
 
     from mbrlax.agents.pets import PETSConfig
-    from mbrlax.experiment import PETSExperiment, run
     from mbrlax.models.ensemble import EnsembleConfig
     from mbrlax.planners import CEM
-    from mbrlax.runner import RunnerConfig
+    from mbrlax.training.experiment import PETSExperiment, run
+    from mbrlax.training.loop import RunnerConfig
 
     exp = PETSExperiment(
         env="mbrlax/Pendulum-v0",

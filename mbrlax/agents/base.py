@@ -55,7 +55,8 @@ class Agent(Protocol):
 class OnlineAgent(Agent, Protocol):
     """An agent that learns from each transition as it comes (tabular Dyna): besides
     ``update`` (the newest transition of the runner's buffer) it has the pure ``learn`` on one
-    transition, so :func:`mbrlax.compiled.compiled_runs` can run its whole loop compiled."""
+    transition, so :func:`mbrlax.training.scan_loop.compiled_runs` can run its whole loop
+    compiled."""
 
     spec: EnvSpec
 

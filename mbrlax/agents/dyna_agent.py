@@ -1,13 +1,5 @@
-"""Moved to :mod:`mbrlax.agents.dyna.agent`; this module keeps the old import path
-working for one release."""
+"""Moved to :mod:`mbrlax.agents.dyna.agent`; importable here until the next release."""
 
-import warnings
+from mbrlax._moved import alias
 
-from mbrlax.agents.dyna.agent import DynaAgent, newest  # noqa: F401
-
-warnings.warn(
-    "mbrlax.agents.dyna_agent moved to mbrlax.agents.dyna.agent; import from there "
-    "(the old path goes in the next release).",
-    DeprecationWarning,
-    stacklevel=2,
-)
+alias(__name__, "mbrlax.agents.dyna.agent")

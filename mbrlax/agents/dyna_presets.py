@@ -1,13 +1,5 @@
-"""Moved to :mod:`mbrlax.agents.dyna.presets`; this module keeps the old import path
-working for one release."""
+"""Moved to :mod:`mbrlax.agents.dyna.presets`; importable here until the next release."""
 
-import warnings
+from mbrlax._moved import alias
 
-from mbrlax.agents.dyna.presets import DYNA_PRESETS, DYNA_RUNNER, dyna_preset  # noqa: F401
-
-warnings.warn(
-    "mbrlax.agents.dyna_presets moved to mbrlax.agents.dyna.presets; import from there "
-    "(the old path goes in the next release).",
-    DeprecationWarning,
-    stacklevel=2,
-)
+alias(__name__, "mbrlax.agents.dyna.presets")

@@ -9,7 +9,7 @@ ensemble along the *real* actions, never correcting them with the real states:
     pred.mean, pred.std      # [H+1, d] particle mean and spread, pred.truth the real states
     err = multistep_error(model, params, obs, actions, horizon=50, key=key)   # [50]
 
-:func:`mbrlax.model_plots.plot_model_diagnostics` draws both.
+:func:`mbrlax.analysis.model_plots.plot_model_diagnostics` draws both.
 """
 
 from __future__ import annotations

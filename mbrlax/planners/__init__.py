@@ -11,6 +11,7 @@ Each planner is a frozen config dataclass whose ``build_for(spec, terminal_value
 """
 
 from mbrlax.planners._rollout import (
+    SequencePlanner,
     differentiable_return,
     sequence_return,
     sequence_returns,
@@ -73,6 +74,7 @@ __all__ = [
     "RandomShooting",
     "SampledMCTS",
     "SamplingPlanner",
+    "SequencePlanner",
     "SequenceState",
     "StepFn",
     "TerminalValueFn",

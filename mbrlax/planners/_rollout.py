@@ -18,7 +18,14 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from mbrlax.planners.base import Planner, SequenceState, State, StepFn, TerminalValueFn
+from mbrlax.planners.base import (
+    Planner,
+    PlannerConfig,
+    SequenceState,
+    State,
+    StepFn,
+    TerminalValueFn,
+)
 
 
 class _RolloutCarry(NamedTuple):
@@ -214,7 +221,7 @@ def build_planner(
     action_low: Float[np.ndarray, " A"],
     action_high: Float[np.ndarray, " A"],
     terminal_value: TerminalValueFn | None,
-    make_state: Callable[[Array, Array], Any] = lambda mean, std: SequenceState(mean),
+    make_state: Callable[[Array, Array], Any] | None = None,
     spread: float = 1.0,
 ) -> Planner:
     """The :class:`Planner` of a sequence planner; what every ``build`` method does.
@@ -234,6 +241,8 @@ def build_planner(
     mean0 = np.broadcast_to((low + high) / 2, (horizon, low.size)).astype(np.float32)
     std0 = np.broadcast_to(spread * (high - low) / 2, (horizon, low.size)).astype(np.float32)
 
+    make_state = sequence_state if make_state is None else make_state
+
     def init() -> Any:
         return make_state(jnp.asarray(mean0), jnp.asarray(std0))
 
@@ -242,6 +251,42 @@ def build_planner(
         plan=functools.partial(plan, cfg, low, high, terminal_value),
         sequence=planned_sequence,
     )
+
+
+def sequence_state(mean: Float[Array, "H A"], std: Float[Array, "H A"]) -> SequenceState:
+    """The initial state of a planner that keeps only its plan (the spread is not kept)."""
+    del std
+    return SequenceState(mean)
+
+
+class SequencePlanner(PlannerConfig):
+    """A planner over Box actions that keeps an action sequence between calls; ``build`` is
+    written once here, from the config's :meth:`parts`."""
+
+    horizon: int
+
+    def parts(self) -> tuple[Callable[..., Any], Callable[[Array, Array], Any], float]:
+        """``(plan, make_state, spread)`` for :func:`build_planner`: the planner's ``plan``
+        function, its initial state from the mid-point plan and spread, and the initial spread
+        as a fraction of the half-range."""
+        raise NotImplementedError
+
+    def build(
+        self,
+        action_low: Float[np.ndarray, " A"],
+        action_high: Float[np.ndarray, " A"],
+        terminal_value: TerminalValueFn | None = None,
+    ) -> Planner:
+        """The planner for actions in ``[action_low [A], action_high [A]]``.
+
+        ``terminal_value(s_H) -> []`` is added to each return (times ``gamma ** H``, if
+        alive); planners that follow gradients (gradient shooting, collocation, iLQR/DDP) need
+        it differentiable.
+        """
+        plan, make_state, spread = self.parts()
+        return build_planner(
+            plan, self, self.horizon, action_low, action_high, terminal_value, make_state, spread
+        )
 
 
 def planned_sequence(pstate: Any) -> Float[Array, "H A"]:

@@ -13,8 +13,6 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from mbrlax.planners import _rollout
 from mbrlax.planners.base import (
     GaussianState,
-    Planner,
-    PlannerConfig,
     State,
     StepFn,
     TerminalValueFn,
@@ -22,7 +20,7 @@ from mbrlax.planners.base import (
 
 
 @dataclasses.dataclass(frozen=True)
-class CEM(PlannerConfig):
+class CEM(_rollout.SequencePlanner):
     """Cross-entropy method over open-loop action sequences (mbrl-lib's ``CEMOptimizer``).
 
     Each iteration samples ``population`` sequences from a Gaussian truncated at 2 std and
@@ -71,26 +69,9 @@ class CEM(PlannerConfig):
         if not self.init_std > 0:
             raise ValueError(f"CEM.init_std must be > 0, got {self.init_std!r}.")
 
-    def build(
-        self,
-        action_low: Float[np.ndarray, " A"],
-        action_high: Float[np.ndarray, " A"],
-        terminal_value: TerminalValueFn | None = None,
-    ) -> Planner:
-        """The planner for actions in ``[action_low [A], action_high [A]]``.
-
-        ``terminal_value(s_H) -> []`` is added to each return (times ``gamma ** H``, if alive).
-        """
-        return _rollout.build_planner(
-            _plan,
-            self,
-            self.horizon,
-            action_low,
-            action_high,
-            terminal_value,
-            make_state=GaussianState,
-            spread=self.init_std,
-        )
+    def parts(self):
+        """``(plan, make_state, spread)`` for ``SequencePlanner.build``."""
+        return _plan, GaussianState, self.init_std
 
 
 class _CEMCarry(NamedTuple):

@@ -36,8 +36,6 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from mbrlax.planners import _rollout
 from mbrlax.planners.base import (
-    Planner,
-    PlannerConfig,
     SequenceState,
     State,
     StepFn,
@@ -52,7 +50,7 @@ _AT_REST = 1e-6
 
 
 @dataclasses.dataclass(frozen=True)
-class Collocation(PlannerConfig):
+class Collocation(_rollout.SequencePlanner):
     """Receding-horizon collocation, warm-started from the shifted previous plan.
 
     Every call of ``plan`` solves the problem in the module docstring from ``num_restarts``
@@ -156,20 +154,9 @@ class Collocation(PlannerConfig):
                 f"({self.penalty_init!r}), got {self.penalty_max!r}."
             )
 
-    def build(
-        self,
-        action_low: Float[np.ndarray, " A"],
-        action_high: Float[np.ndarray, " A"],
-        terminal_value: TerminalValueFn | None = None,
-    ) -> Planner:
-        """The planner for actions in ``[action_low [A], action_high [A]]``.
-
-        ``terminal_value(s_H) -> []`` is added to the return (times ``gamma ** H``); it must
-        be differentiable. The state carries the plan (:class:`SequenceState`).
-        """
-        return _rollout.build_planner(
-            _plan, self, self.horizon, action_low, action_high, terminal_value
-        )
+    def parts(self):
+        """``(plan, make_state, spread)`` for ``SequencePlanner.build``."""
+        return _plan, _rollout.sequence_state, 1.0
 
 
 class CollocationResult(NamedTuple):

@@ -21,8 +21,6 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from mbrlax.planners import _rollout
 from mbrlax.planners.base import (
-    Planner,
-    PlannerConfig,
     SequenceState,
     State,
     StepFn,
@@ -34,7 +32,7 @@ _SQUASH_EDGE = 1.0 - 1e-4
 
 
 @dataclasses.dataclass(frozen=True)
-class GradientShooting(PlannerConfig):
+class GradientShooting(_rollout.SequencePlanner):
     """Adam on open-loop action sequences, warm-started from the shifted previous plan.
 
     Each call optimises ``num_restarts`` sequences in parallel (``vmap``): the warm start and
@@ -88,20 +86,9 @@ class GradientShooting(PlannerConfig):
                 f"GradientShooting.bounds must be 'squash' or 'project', got {self.bounds!r}."
             )
 
-    def build(
-        self,
-        action_low: Float[np.ndarray, " A"],
-        action_high: Float[np.ndarray, " A"],
-        terminal_value: TerminalValueFn | None = None,
-    ) -> Planner:
-        """The planner for actions in ``[action_low [A], action_high [A]]``.
-
-        ``terminal_value(s_H) -> []`` is added to each return (times ``gamma ** H``, if alive);
-        it must be differentiable. The state carries the plan (:class:`SequenceState`).
-        """
-        return _rollout.build_planner(
-            _plan, self, self.horizon, action_low, action_high, terminal_value
-        )
+    def parts(self):
+        """``(plan, make_state, spread)`` for ``SequencePlanner.build``."""
+        return _plan, _rollout.sequence_state, 1.0
 
 
 class _AscentCarry(NamedTuple):

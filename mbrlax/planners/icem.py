@@ -17,7 +17,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from mbrlax.planners import _rollout
-from mbrlax.planners.base import Planner, PlannerConfig, State, StepFn, TerminalValueFn
+from mbrlax.planners.base import State, StepFn, TerminalValueFn
 
 
 class ICEMState(NamedTuple):
@@ -81,7 +81,7 @@ def colored_noise(key: PRNGKeyArray, beta: float, shape: tuple[int, ...]) -> Flo
 
 
 @dataclasses.dataclass(frozen=True)
-class ICEM(PlannerConfig):
+class ICEM(_rollout.SequencePlanner):
     """Improved CEM (iCEM) with coloured noise and memory of elites (Pinneri et al. 2020).
 
     Defaults follow the paper's iCEM (``K = 10``, 3 iterations, ``gamma = 1.25``,
@@ -147,26 +147,9 @@ class ICEM(PlannerConfig):
         """Elites carried across iterations and calls, ``int(xi * K)``."""
         return int(self.keep_elites_fraction * self.num_elites)
 
-    def build(
-        self,
-        action_low: Float[np.ndarray, " A"],
-        action_high: Float[np.ndarray, " A"],
-        terminal_value: TerminalValueFn | None = None,
-    ) -> Planner:
-        """The planner for actions in ``[action_low [A], action_high [A]]``.
-
-        ``terminal_value(s_H) -> []`` is added to each return (times ``gamma ** H``, if alive).
-        """
-        return _rollout.build_planner(
-            _plan,
-            self,
-            self.horizon,
-            action_low,
-            action_high,
-            terminal_value,
-            make_state=self._init_state,
-            spread=self.init_std,
-        )
+    def parts(self):
+        """``(plan, make_state, spread)`` for ``SequencePlanner.build``."""
+        return _plan, self._init_state, self.init_std
 
     def _init_state(self, mean: Float[Array, "H A"], std: Float[Array, "H A"]) -> ICEMState:
         """The mid-point plan; the kept elites start as its copies."""

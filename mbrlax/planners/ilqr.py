@@ -31,8 +31,6 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from mbrlax.planners import _rollout
 from mbrlax.planners.base import (
-    Planner,
-    PlannerConfig,
     SequenceState,
     State,
     StepFn,
@@ -41,7 +39,7 @@ from mbrlax.planners.base import (
 
 
 @dataclasses.dataclass(frozen=True)
-class ILQR(PlannerConfig):
+class ILQR(_rollout.SequencePlanner):
     """Receding-horizon iLQR, warm-started from the shifted previous plan.
 
     Every call of ``plan`` runs ``iterations`` iLQR iterations (a fixed number, in a
@@ -123,20 +121,9 @@ class ILQR(PlannerConfig):
                 f"{self.regularization_factor!r}."
             )
 
-    def build(
-        self,
-        action_low: Float[np.ndarray, " A"],
-        action_high: Float[np.ndarray, " A"],
-        terminal_value: TerminalValueFn | None = None,
-    ) -> Planner:
-        """The planner for actions in ``[action_low [A], action_high [A]]``.
-
-        ``terminal_value(s_H) -> []`` is added to the return (times ``gamma ** H``); it must
-        be twice differentiable. The state carries the plan (:class:`SequenceState`).
-        """
-        return _rollout.build_planner(
-            _plan, self, self.horizon, action_low, action_high, terminal_value
-        )
+    def parts(self):
+        """``(plan, make_state, spread)`` for ``SequencePlanner.build``."""
+        return _plan, _rollout.sequence_state, 1.0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,8 +18,6 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from mbrlax.planners import _rollout
 from mbrlax.planners.base import (
     GaussianState,
-    Planner,
-    PlannerConfig,
     State,
     StepFn,
     TerminalValueFn,
@@ -27,7 +25,7 @@ from mbrlax.planners.base import (
 
 
 @dataclasses.dataclass(frozen=True)
-class MPPI(PlannerConfig):
+class MPPI(_rollout.SequencePlanner):
     """MPPI over open-loop action sequences, warm-started from the shifted previous plan.
 
     Attributes:
@@ -67,26 +65,9 @@ class MPPI(PlannerConfig):
                 f"MPPI.control_cost_weight must be >= 0, got {self.control_cost_weight!r}."
             )
 
-    def build(
-        self,
-        action_low: Float[np.ndarray, " A"],
-        action_high: Float[np.ndarray, " A"],
-        terminal_value: TerminalValueFn | None = None,
-    ) -> Planner:
-        """The planner for actions in ``[action_low [A], action_high [A]]``.
-
-        ``terminal_value(s_H) -> []`` is added to each return (times ``gamma ** H``, if alive).
-        """
-        return _rollout.build_planner(
-            _plan,
-            self,
-            self.horizon,
-            action_low,
-            action_high,
-            terminal_value,
-            make_state=GaussianState,
-            spread=self.noise_std,
-        )
+    def parts(self):
+        """``(plan, make_state, spread)`` for ``SequencePlanner.build``."""
+        return _plan, GaussianState, self.noise_std
 
 
 def path_integral_weights(

@@ -11,8 +11,6 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from mbrlax.planners import _rollout
 from mbrlax.planners.base import (
-    Planner,
-    PlannerConfig,
     SequenceState,
     State,
     StepFn,
@@ -21,7 +19,7 @@ from mbrlax.planners.base import (
 
 
 @dataclasses.dataclass(frozen=True)
-class RandomShooting(PlannerConfig):
+class RandomShooting(_rollout.SequencePlanner):
     """Sample sequences uniformly in the bounds, execute the first action of the best one.
 
     The previous call's best sequence, shifted by one step, is always one of the candidates
@@ -42,19 +40,9 @@ class RandomShooting(PlannerConfig):
         _rollout.check_common("RandomShooting", self.horizon, self.discount)
         _rollout.check_positive_int("RandomShooting", "population", self.population)
 
-    def build(
-        self,
-        action_low: Float[np.ndarray, " A"],
-        action_high: Float[np.ndarray, " A"],
-        terminal_value: TerminalValueFn | None = None,
-    ) -> Planner:
-        """The planner for actions in ``[action_low [A], action_high [A]]``.
-
-        ``terminal_value(s_H) -> []`` is added to each return (times ``gamma ** H``, if alive).
-        """
-        return _rollout.build_planner(
-            _plan, self, self.horizon, action_low, action_high, terminal_value
-        )
+    def parts(self):
+        """``(plan, make_state, spread)`` for ``SequencePlanner.build``."""
+        return _plan, _rollout.sequence_state, 1.0
 
 
 def _plan(

@@ -29,7 +29,7 @@ class RunnerConfig:
         keep_checkpoints: how many checkpoints to keep in ``<run_dir>/checkpoints``.
         video_every: record the first episode of every this many evaluations (and of the last)
             as ``<run_dir>/videos/eval-<env_steps>.mp4``; 0: no videos. Needs a recording env
-            (``mbrlax.video.make_recording_env``), which the experiment makes.
+            (``mbrlax.analysis.video.make_recording_env``), which the experiment makes.
         progress: show a progress bar over env steps.
     """
 

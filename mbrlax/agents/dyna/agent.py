@@ -3,7 +3,7 @@ observations and actions (the mazes, FrozenLake, CliffWalking, Taxi).
 
 :class:`DynaAgent` wraps the pure functions of :mod:`mbrlax.agents.dyna.tabular` in the runner's
 interface (``init`` / ``begin_episode`` / ``act`` / ``update``, and ``learn`` for
-:func:`mbrlax.compiled.compiled_runs`). The runner calls ``update``
+:func:`mbrlax.training.scan_loop.compiled_runs`). The runner calls ``update``
 after every env step (``refit_every = 1``) and the agent learns from the newest transition in
 the replay buffer, so Dyna gets checkpoints, exact resume, evaluation, plots and sweeps like
 every other agent. Evaluation episodes act greedily (``act_eval``), training ones

@@ -5,7 +5,7 @@ function of one key, so ``jax.vmap`` over keys runs many independent runs as one
 computation (``benchmarks/dyna_maze.py`` reproduces Figures 8.2, 8.4 and 8.5 and Example 8.4
 with it). The runner does not use these loops: ``mbrlax train dyna-q`` drives
 :class:`~mbrlax.agents.dyna.agent.DynaAgent`, and ``--runs N`` compiles its loop with
-:func:`mbrlax.compiled.compiled_runs`.
+:func:`mbrlax.training.scan_loop.compiled_runs`.
 """
 
 from __future__ import annotations

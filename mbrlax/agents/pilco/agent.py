@@ -131,7 +131,7 @@ class PILCO:
         spec: the env acted in.
         task: its reward and termination (``mbrlax.envs.get_task``); the reward is needed.
         capacity: rows of the replay buffer ``update`` is given
-            (``mbrlax.runner.buffer_capacity``): the exact GP keeps one posterior entry per
+            (``mbrlax.training.loop.buffer_capacity``): the exact GP keeps one posterior entry per
             row, and the agent's state has the same shapes before and after the first fit.
     """
 
@@ -201,7 +201,7 @@ class PILCO:
             raise ValueError(
                 f"PILCO was made for a buffer of {self.capacity} rows but was given one of "
                 f"{buffer.capacity}; make the agent with capacity=buffer_capacity(runner "
-                "config, spec) (mbrlax.runner)."
+                "config, spec) (mbrlax.training.loop)."
             )
         return self._update(state, buffer.data, buffer.size, key)
 
