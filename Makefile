@@ -1,16 +1,18 @@
-# Set-up is part of every target: `make run` and `make test` create .venv when it is missing.
+# Set-up is part of every target: `make run` and `make test` create .venv when it is missing,
+# with the versions pinned in constraints.txt (the same on every machine and in CI).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+CONSTRAINTS := constraints.txt
 export MUJOCO_GL ?= egl
 
-.PHONY: run test test-slow lint bench clean-venv
+.PHONY: run test test-slow lint bench clean-venv lock test-latest wheel-check
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev]"
 	@touch $(STAMP)
 
 ## The main job: PETS learns to swing up Pendulum-v1 (a few minutes); prints a table, saves a PNG.
@@ -36,3 +38,32 @@ bench: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+## Re-pin: resolve the newest versions pyproject.toml allows in a scratch venv and write them to
+## constraints.txt (then run `make test` and commit both).
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-lock/bin/python -m pip install --quiet -e ".[dev]"
+	{ sed -n '/^#/p' $(CONSTRAINTS); .venv-lock/bin/python -m pip freeze --exclude-editable; } \
+		> $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS) && rm -rf .venv-lock
+
+## Drift check: the tests against the newest versions (not the pinned ones), in .venv-latest.
+test-latest:
+	@test -x .venv-latest/bin/python || $(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/python -m pip install --quiet --upgrade pip
+	.venv-latest/bin/python -m pip install --quiet --upgrade -e ".[dev]"
+	grep -v '^#' $(CONSTRAINTS) > .venv-latest/pinned.txt
+	.venv-latest/bin/python -m pip freeze --exclude-editable | diff .venv-latest/pinned.txt - || true
+	.venv-latest/bin/python -m pytest -n 2 --dist loadfile
+
+## The wheel, installed (not editable) into a clean venv with the pinned versions, runs.
+wheel-check:
+	rm -rf build dist .venv-wheel && $(PYTHON) -m venv .venv-wheel
+	.venv-wheel/bin/python -m pip install --quiet --upgrade pip build
+	.venv-wheel/bin/python -m build --wheel --outdir dist .
+	.venv-wheel/bin/python -m pip install --quiet -c $(CONSTRAINTS) dist/mbrlax-*.whl
+	cd /tmp && $(CURDIR)/.venv-wheel/bin/mbrlax --help > /dev/null
+	cd /tmp && $(CURDIR)/.venv-wheel/bin/python -c "import mbrlax.training.loop, mbrlax.analysis.planner_plots, mbrlax.cli.train"
+	@echo "wheel-check: the wheel installs and mbrlax --help runs"
