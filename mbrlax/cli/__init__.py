@@ -1,4 +1,6 @@
-"""The ``mbrlax`` command: ``train``, ``eval``, ``plot``, ``compare`` and ``sweep``.
+"""The ``mbrlax`` command; each group of subcommands lives in a module of this package:
+``train`` / ``resume`` / ``eval`` in ``train.py``, ``diagnose`` / ``plot`` / ``compare`` in
+``look.py``, ``sweep`` in ``sweep.py``, ``draw`` in ``draw.py``.
 
     mbrlax train pets --env Pendulum-v1 --seed 0 --episodes 10 --run-dir runs/p0
     mbrlax eval runs/p0
@@ -19,7 +21,6 @@ from collections.abc import Sequence
 
 from mbrlax.cli.common import CLIError, algos, choose
 
-COMMANDS = ("train", "resume", "eval", "plot", "compare", "sweep", "draw", "diagnose")
 USAGE_HEAD = "usage: mbrlax {train,resume,eval,plot,compare,sweep,draw,diagnose} ..."
 USAGE_TAIL = """  mbrlax resume DIR                  (or: mbrlax train pets --resume DIR)
   mbrlax eval DIR [--episodes 5]
@@ -49,13 +50,15 @@ _COMMAND_MODULES = {
     "train": "train",
     "resume": "train",
     "eval": "train",
-    "diagnose": "look",
     "plot": "look",
     "compare": "look",
     "sweep": "sweep",
     "draw": "draw",
+    "diagnose": "look",
 }
 """The module of ``mbrlax.cli`` that holds each command's ``<command>_command(args)``."""
+
+COMMANDS = tuple(_COMMAND_MODULES)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
