@@ -274,3 +274,28 @@ def test_ray_sweep_two_envs_three_seeds_then_rerun_skips(tmp_path, capsys, cache
     assert "6 finished earlier (skipped), 0 to run" in again.out and "[1/" not in again.out
     assert group_lines(again.out) == group_lines(io.out)
     assert [(r / "metrics.csv").stat().st_mtime_ns for r in runs] == mtimes
+
+
+def test_json_written_by_two_processes_at_once_stays_whole(tmp_path):
+    """Two sweeps of one benchmark group write the same ``sweep.json`` at once: each write
+    goes through a temp file of its own, so neither fails and the file is one of the two."""
+    import json
+    import multiprocessing as mp
+
+    path = tmp_path / "sweep.json"
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_write_many, args=(path, i)) for i in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert json.loads(path.read_text())["writer"] in (0, 1)
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def _write_many(path, writer):
+    from mbrlax.training.logger import write_json_atomic
+
+    for i in range(300):
+        write_json_atomic(path, {"writer": writer, "i": i, "pad": "x" * 10_000})

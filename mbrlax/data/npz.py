@@ -51,6 +51,27 @@ def atomic_savez(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None
     fsync_dir(folder)
 
 
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to a temp file of its own in the same folder, fsync, rename over ``path``.
+
+    The temp file's name is unique, so two processes writing the same file at once (two
+    sweeps of one benchmark group, say) never replace each other's half-written temp file.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
 def fsync_dir(folder: str | os.PathLike) -> None:
     """fsync a folder so a rename inside it survives a power cut (a no-op where unsupported)."""
     if hasattr(os, "O_DIRECTORY"):

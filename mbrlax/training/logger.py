@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mbrlax.data.npz import atomic_write_text
 from mbrlax.errors import RunDirError
 
 METRICS_FILE = "metrics.csv"
@@ -39,12 +40,7 @@ def to_jsonable(obj: Any) -> Any:
 
 def write_json_atomic(path: Path, payload: Any) -> None:
     """Write JSON through a temp file and ``os.replace`` so a crash never leaves half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True))
 
 
 class RunLogger:

@@ -47,6 +47,7 @@ from mbrlax.analysis.compare import (
     summaries_to_csv,
     summarise,
 )
+from mbrlax.data.npz import atomic_write_text
 from mbrlax.errors import SweepError
 from mbrlax.training.logger import CONFIG_FILE, write_json_atomic
 
@@ -716,9 +717,7 @@ def run_sweep(
         summaries = summarise_trials(finished, thresholds)
         table = format_compare_table(summaries)
         csv_path = cfg.out / SUMMARY_CSV
-        tmp = csv_path.with_name(csv_path.name + ".tmp")
-        tmp.write_text(summaries_to_csv(summaries))
-        os.replace(tmp, csv_path)
+        atomic_write_text(csv_path, summaries_to_csv(summaries))
         files += [csv_path, *_plot(cfg, finished)]
     return SweepResult(cfg, ordered, tuple(summaries), table, tuple(files))
 
