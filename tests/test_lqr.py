@@ -267,7 +267,10 @@ def test_lqr_planner_action_is_clipped_first_gain_and_respects_bounds():
     small = PointMassState(jnp.array([0.01, -0.02]), jnp.array([0.0, 0.01]))
     action, pstate, info = plan(pstate, step=step, state=small, key=key)
     np.testing.assert_allclose(action, -K[0] @ env.observe(small), rtol=1e-6)
-    np.testing.assert_allclose(pstate.mean[0], action)
+    # The kept plan is shifted by one step, as every planner keeps it: next, -K_1 x_1.
+    A, B, _, _ = env.linear_quadratic()
+    x1 = A @ env.observe(small) + B @ action
+    np.testing.assert_allclose(pstate.mean[0], -K[1] @ x1, rtol=1e-5, atol=1e-7)
     assert not info["clipped"]
     # Far from it they do, and the action stays inside the box.
     for far in ([5.0, -80.0], [-0.5, 0.3], [100.0, 100.0]):

@@ -250,7 +250,7 @@ class LQR(PlannerConfig):
             )
         K, P = self.gains()
         # The plan is a pure function of the state: pstate only carries the predicted
-        # sequence, for logging and for the interface.
+        # sequence (shifted by one step, as every planner keeps it), for pictures and logs.
         zeros = jnp.zeros((self.horizon, self.action_dim), jnp.float32)
 
         def init() -> SequenceState:
@@ -269,7 +269,8 @@ class LQR(PlannerConfig):
                 "expected_return": -(x @ P[0] @ x).astype(jnp.float32),
                 "clipped": jnp.any(actions[0] != unclipped),
             }
-            next_pstate = SequenceState(actions.astype(pstate.mean.dtype))
+            kept = _rollout.shift_plan(actions, zeros[0])
+            next_pstate = SequenceState(kept.astype(pstate.mean.dtype))
             return actions[0].astype(jnp.float32), next_pstate, info
 
         return Planner(init=init, plan=plan, sequence=_rollout.planned_sequence)
