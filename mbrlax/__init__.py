@@ -24,10 +24,10 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 
-def train(agent: str, env: str | gymnasium.Env, **kwargs: Any) -> RunResult:
+def train(agent: str, /, env: str | gymnasium.Env, **kwargs: Any) -> RunResult:
     """Train ``agent`` (``"pets"``, ``"sac"``, ...) on ``env`` (an id or an env instance);
-    keyword arguments override any setting by name. See
-    :func:`mbrlax.training.experiment.train_agent`."""
+    keyword arguments override any setting by name, the agent's whole config included
+    (``agent=SACConfig(...)``). See :func:`mbrlax.training.experiment.train_agent`."""
     from mbrlax.training.experiment import train_agent
 
     return train_agent(agent, env, **kwargs)

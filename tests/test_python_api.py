@@ -58,3 +58,20 @@ def test_overrides_are_checked_by_name():
         mbrlax.train("pest", env="Pendulum-v1")
     with pytest.raises(Exception, match="env must be an env id or a gymnasium.Env"):
         mbrlax.train("pets", env=3)
+
+
+def test_the_whole_agent_config_is_an_override_and_runs_is_refused(tmp_path):
+    # The agent's name is positional-only, so `agent=` sets the agent's config (it raised
+    # "got multiple values for argument 'agent'"); `runs` > 1 used to train one seed silently.
+    from mbrlax.agents.dyna import PrioritizedSweeping
+
+    config = PrioritizedSweeping(planning_steps=3)
+    result = mbrlax.train(
+        "dyna-q", env="FrozenLake-v1", agent=config, episodes=3, progress=False,
+        run_dir=tmp_path / "ps",
+    )  # fmt: skip
+    agent = read_config(tmp_path / "ps")["experiment"]["agent"]
+    assert (agent["__type__"], agent["planning_steps"]) == ("PrioritizedSweeping", 3)
+    assert len(result.rows) == 3
+    with pytest.raises(ValueError, match="runs=3 .*run_many"):
+        mbrlax.train("dyna-q", env="mbrlax/DynaMaze-v0", runs=3, save=False)

@@ -335,6 +335,7 @@ def _class_path(env: gymnasium.Env) -> str:
 
 def train_agent(
     agent: str,
+    /,
     env: str | gymnasium.Env,
     *,
     eval_env: gymnasium.Env | None = None,
@@ -368,6 +369,12 @@ def train_agent(
     env_id = env if instance is None else adapter.spec.env_id
     exp = with_overrides(cls.preset(env_id), overrides)
     exp.check(env=adapter)
+    if getattr(exp, "runs", 1) > 1:
+        raise ValueError(
+            f"runs={exp.runs} trains the seeds as one compiled computation, which returns one "
+            "result per seed: call mbrlax.training.experiment.run_many(exp) (or `mbrlax train "
+            f"{entry.name} --runs {exp.runs}`); mbrlax.train runs one seed."
+        )
     return run(exp, save=save, env=instance, eval_env=eval_env)
 
 
