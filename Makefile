@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 CONSTRAINTS := constraints.txt
 export MUJOCO_GL ?= egl
 
-.PHONY: run test test-slow lint bench clean-venv lock test-latest wheel-check
+.PHONY: run test test-slow lint bench docs docs-serve clean-venv lock test-latest wheel-check cuda-check
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,8 +29,16 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -m slow
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check mbrlax tests benchmarks
-	$(VENV)/bin/ruff format --check mbrlax tests benchmarks
+	$(VENV)/bin/ruff check mbrlax tests benchmarks examples docs/hooks.py
+	$(VENV)/bin/ruff format --check mbrlax tests benchmarks examples docs/hooks.py
+
+## The documentation site (mkdocs-material + mkdocstrings) into site/; any warning is an error.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
+## The site with live reload at http://127.0.0.1:8000
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
 
 bench: $(STAMP)
 	$(PY) benchmarks/planner_speed.py
@@ -67,3 +75,12 @@ wheel-check:
 	cd /tmp && $(CURDIR)/.venv-wheel/bin/mbrlax --help > /dev/null
 	cd /tmp && $(CURDIR)/.venv-wheel/bin/python -c "import mbrlax.training.loop, mbrlax.analysis.planner_plots, mbrlax.cli.train"
 	@echo "wheel-check: the wheel installs and mbrlax --help runs"
+
+## The `cuda` extra resolves against the pins (pip's resolver, nothing installed: the GPU
+## wheels are large); prints the JAX CUDA plugin and NVIDIA libraries it would install.
+cuda-check: $(STAMP)
+	$(PY) -m pip install --quiet --dry-run --ignore-installed --report .venv/cuda-report.json \
+		-c $(CONSTRAINTS) ".[cuda]"
+	$(PY) -c "import json; r = json.load(open('.venv/cuda-report.json')); \
+		print(*sorted(i['metadata']['name'] + '==' + i['metadata']['version'] for i in r['install'] \
+		if 'cuda' in i['metadata']['name'] or 'nvidia' in i['metadata']['name']), sep='\n')"

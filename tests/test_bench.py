@@ -183,14 +183,20 @@ def test_make_tables_check_and_regenerate(tmp_path, capsys):
     assert make_tables.main([*argv, "--check"]) == 1
 
 
-def test_readme_tables_match_the_results_files():
-    """The README's generated tables are what `benchmarks/make_tables.py` makes of the
-    committed results files (run it after a benchmark to update them)."""
+def test_readme_and_docs_tables_match_the_results_files():
+    """The generated tables of the README and the docs are what `benchmarks/make_tables.py`
+    makes of the committed results files (run it after a benchmark to update them), and the
+    benchmarks page shows every results file."""
     make_tables = _make_tables()
-    readme = ROOT / "README.md"
-    bench.check_markers(readme.read_text(), str(readme))
-    assert "<!-- bench:pets_sample_efficiency:summary -->" in readme.read_text()
-    assert make_tables.main(["--check", "--files", str(readme)]) == 0
+    files = make_tables.default_targets(ROOT)
+    for path in files:
+        bench.check_markers(path.read_text(), str(path))
+    assert ROOT / "README.md" in files and ROOT / "docs" / "benchmarks.md" in files
+    assert "<!-- bench:pets_sample_efficiency:summary -->" in (ROOT / "README.md").read_text()
+    assert make_tables.main(["--check", "--no-plots"]) == 0
+    page = (ROOT / "docs" / "benchmarks.md").read_text()
+    for results in sorted((ROOT / "benchmarks" / "results").glob("*.json")):
+        assert f"<!-- bench:{results.stem}:" in page, f"{results.name} is not on the page"
 
 
 def test_train_args_split_and_merge():

@@ -217,7 +217,8 @@ def collocation_optimize(
         state: the pytree ``x_0`` the plan starts from.
         actions: ``[H, A]`` the initial actions.
         key: split into one key per step, held fixed.
-        action_low, action_high: ``[A]`` the bounds.
+        action_low: ``[A]`` the lower bounds.
+        action_high: ``[A]`` the upper bounds.
         terminal_value: optional ``V(s_H)``.
         scale: ``[S]`` per-dimension scale of the flattened state (e.g. :func:`state_scale`):
             the states are optimised in these units and the residuals divided by it.
