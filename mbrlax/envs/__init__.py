@@ -5,6 +5,7 @@ from mbrlax.envs.cartpole import CartPole, CartPoleState
 from mbrlax.envs.cartpole_swingup import CartpoleState, CartpoleSwingup
 from mbrlax.envs.catch import Catch, CatchState
 from mbrlax.envs.check import check_env
+from mbrlax.envs.dmc import DMCEnv, list_dmc_tasks
 from mbrlax.envs.gym_adapter import GymEnv, make_env
 from mbrlax.envs.jax_gym import JaxGymEnv
 from mbrlax.envs.pendulum import Pendulum, PendulumState
@@ -19,6 +20,7 @@ __all__ = [
     "CartpoleState",
     "Catch",
     "CatchState",
+    "DMCEnv",
     "CartpoleSwingup",
     "EnvError",
     "EnvSpec",
@@ -33,6 +35,7 @@ __all__ = [
     "check_env",
     "check_task",
     "get_task",
+    "list_dmc_tasks",
     "list_jax_envs",
     "list_tasks",
     "make_env",

@@ -19,6 +19,7 @@ from gymnasium import spaces
 from jaxtyping import Float
 
 from mbrlax.envs.base import EnvError
+from mbrlax.envs.dmc import DMC_PREFIX, make_dmc
 from mbrlax.envs.jax_gym import JaxGymEnv
 from mbrlax.envs.registry import JAX_ENV_PREFIX, JAX_ENVS, list_jax_envs, make_jax_env
 from mbrlax.envs.spec import EnvSpec
@@ -244,7 +245,8 @@ def _unknown_id_error(env_id: str) -> EnvError:
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     return EnvError(
         f"Unknown env id {env_id!r}.{hint} Gymnasium ids are listed by "
-        "gymnasium.pprint_registry(); mbrlax's own by mbrlax.envs.list_jax_envs(). "
+        "gymnasium.pprint_registry(); mbrlax's own by mbrlax.envs.list_jax_envs(); DeepMind "
+        "Control tasks are dmc/DOMAIN-TASK (mbrlax.envs.list_dmc_tasks()). "
         "For an env from another package, import that package first (or use 'module:EnvId')."
     )
 
@@ -269,10 +271,12 @@ def _make_gymnasium(env_id: str, **kwargs: Any) -> gymnasium.Env:
 
 
 def make_env(env: str | gymnasium.Env, **kwargs: Any) -> GymEnv:
-    """Make an mbrlax-ready env from a Gymnasium id, an ``mbrlax/...`` id, or an env instance.
+    """Make an mbrlax-ready env from a Gymnasium id, an ``mbrlax/...`` id, a DeepMind Control
+    ``dmc/DOMAIN-TASK`` id (:mod:`mbrlax.envs.dmc`), or an env instance.
 
     Keyword arguments go to ``gymnasium.make`` for Gymnasium ids (e.g. ``render_mode``), and to
-    the env's constructor for ``mbrlax/...`` ids (``render_mode`` goes to :class:`JaxGymEnv`).
+    the env's constructor for ``mbrlax/...`` and ``dmc/...`` ids (``render_mode`` goes to
+    :class:`JaxGymEnv` for the former).
     Raises :class:`EnvError` saying what to do for anything mbrlax cannot use.
     """
     if isinstance(env, gymnasium.Env):
@@ -292,4 +296,6 @@ def make_env(env: str | gymnasium.Env, **kwargs: Any) -> GymEnv:
             raise _unknown_id_error(env)
         render_mode = kwargs.pop("render_mode", None)
         return GymEnv(JaxGymEnv(make_jax_env(env, **kwargs), render_mode=render_mode), env)
+    if env.startswith(DMC_PREFIX):
+        return GymEnv(make_dmc(env, **kwargs), env)
     return GymEnv(_make_gymnasium(env, **kwargs), env)

@@ -13,6 +13,7 @@ import dataclasses
 import datetime
 import difflib
 import functools
+import re
 import textwrap
 import time
 import typing
@@ -62,7 +63,8 @@ SUMMARY_FILE = "summary.json"
 def default_run_dir(algo: str, env: str, seed: int) -> Path:
     """``runs/<algo>-<env>-seed<seed>-<time>``, where a run goes unless told otherwise."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{algo}-{env.replace('/', '_')}-seed{seed}-{stamp}"
+    name = re.sub(r"[^\w.-]+", "_", env)  # dmc/cartpole-swingup?action_repeat=2: a plain name
+    return Path("runs") / f"{algo}-{name}-seed{seed}-{stamp}"
 
 
 class Experiment:
