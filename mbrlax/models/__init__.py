@@ -30,6 +30,7 @@ from mbrlax.models.physics import (
     PhysicsParams,
 )
 from mbrlax.models.propagation import Belief, disagreement, elite_counts, particle_dynamics
+from mbrlax.models.rssm import RSSM, RSSMConfig, RSSMState
 from mbrlax.models.semiparametric import SemiParametricModel, SemiParametricParams
 
 __all__ = [
@@ -47,6 +48,9 @@ __all__ = [
     "PhysicsModel",
     "PhysicsParams",
     "ProbabilisticEnsemble",
+    "RSSM",
+    "RSSMConfig",
+    "RSSMState",
     "SemiParametricModel",
     "SemiParametricParams",
     "TaskFn",

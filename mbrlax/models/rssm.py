@@ -1,0 +1,362 @@
+"""The recurrent state-space model (RSSM) of PlaNet and Dreamer, as DreamerV3 writes it
+(Hafner et al. 2019, 2023): a latent state made of a deterministic recurrent part ``h`` and a
+stochastic part ``z`` of ``G`` categoricals with ``K`` classes each.
+
+    h_t = GRU(h_{t-1}, [z_{t-1}, a_{t-1}])       the sequence model
+    z_t ~ q(z | h_t, embed(x_t))                  the posterior (representation), from the obs
+    z_t ~ p(z | h_t)                              the prior (dynamics), without it
+    heads on [h_t, z_t]: the obs (symlog squared error), the reward (symlog two-hot), and
+    whether the episode continues (Bernoulli)
+
+It is trained on sequences of consecutive transitions (:mod:`mbrlax.data.sequences`) by one
+gradient step at a time (:meth:`RSSM.update`); the prior is what imagination and planning run:
+:meth:`RSSM.step` is ``step(nets, state, action, key) -> (next_state, reward, terminated)`` over
+the latent state, so any planner plans through it once the nets are closed over, and
+:meth:`RSSM.observe_step` filters the latent state with each real observation (acting).
+
+This is the vector-observation model (MLP encoder and decoder, inputs in symlog); DreamerV3's
+defaults are kept where they do not depend on scale (unimix 1%, free bits 1 nat, KL weights
+0.5 / 0.1 of the paper, 255 two-hot bins, a LayerNorm GRU with update bias -1, gradient norm
+clipped at 1,000); the sizes default to a model that trains on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, Bool, Float, PRNGKeyArray
+
+from mbrlax.data.sequences import Sequences
+from mbrlax.models.distributions import (
+    kl_balance,
+    straight_through_sample,
+    symexp,
+    symlog,
+    twohot_bins,
+    twohot_loss,
+    twohot_mean,
+    unimix,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class RSSMConfig:
+    """Hyper-parameters of an :class:`RSSM`.
+
+    Attributes:
+        deter: size of the deterministic recurrent state ``h``.
+        stoch: number ``G`` of categorical latents in ``z``.
+        classes: classes ``K`` of each categorical.
+        units: width of every MLP layer (encoder, decoder, heads, the GRU's input).
+        layers: hidden layers of the encoder, the decoder and each head.
+        unimix: the uniform mixed into every categorical (DreamerV3: 0.01).
+        free_nats: each KL loss is floored at this many nats (DreamerV3: 1).
+        dyn_scale: weight of the loss training the prior towards the posterior (paper: 0.5).
+        rep_scale: weight of the loss training the posterior towards the prior (paper: 0.1).
+        bins: two-hot bins of the reward head (DreamerV3: 255).
+        learning_rate: Adam's step size (DreamerV3 paper: 1e-4).
+        grad_clip: the gradient's global norm is clipped to this (DreamerV3 paper: 1000).
+    """
+
+    deter: int = 256
+    stoch: int = 16
+    classes: int = 16
+    units: int = 256
+    layers: int = 2
+    unimix: float = 0.01
+    free_nats: float = 1.0
+    dyn_scale: float = 0.5
+    rep_scale: float = 0.1
+    bins: int = 255
+    learning_rate: float = 1e-4
+    grad_clip: float = 1000.0
+
+    def __post_init__(self) -> None:
+        for name in ("deter", "stoch", "classes", "units", "bins"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"RSSMConfig.{name} must be >= 1, got {getattr(self, name)}.")
+        if self.classes < 2 or self.bins < 2:
+            raise ValueError("RSSMConfig.classes and .bins must be >= 2.")
+        if self.layers < 0:
+            raise ValueError(f"RSSMConfig.layers must be >= 0, got {self.layers}.")
+        if not 0.0 <= self.unimix < 1.0:
+            raise ValueError(f"RSSMConfig.unimix must be in [0, 1), got {self.unimix}.")
+
+
+class RSSMState(NamedTuple):
+    """The latent state of one example: what imagination, planners and policies see.
+
+    Attributes:
+        deter: ``[D]`` the recurrent state ``h``.
+        stoch: ``[G, K]`` the categorical latents ``z`` (one-hot samples).
+    """
+
+    deter: Float[Array, " D"]
+    stoch: Float[Array, "G K"]
+
+
+class Dense(eqx.Module):
+    """``[in] -> [out]``: a linear layer, then (unless it is an output) LayerNorm and (unless
+    ``activate`` is False) SiLU."""
+
+    weight: Float[Array, "i o"]
+    bias: Float[Array, " o"]
+    scale: Float[Array, " o"] | None
+    offset: Float[Array, " o"] | None
+    activate: bool = eqx.field(static=True, default=True)
+
+    def __call__(self, x: Float[Array, " i"]) -> Float[Array, " o"]:
+        y = x @ self.weight + self.bias
+        if self.scale is None:
+            return y
+        y = (y - y.mean()) * jax.lax.rsqrt(y.var() + 1e-3) * self.scale + self.offset
+        return jax.nn.silu(y) if self.activate else y
+
+
+def _dense(
+    key: PRNGKeyArray,
+    n_in: int,
+    n_out: int,
+    hidden: bool,
+    scale: float = 1.0,
+    activate: bool = True,
+) -> Dense:
+    bound = scale * math.sqrt(3.0 / n_in)  # variance-scaling (fan-in) uniform
+    weight = jax.random.uniform(key, (n_in, n_out), jnp.float32, -bound, bound)
+    norm = (jnp.ones(n_out), jnp.zeros(n_out)) if hidden else (None, None)
+    return Dense(weight, jnp.zeros(n_out), *norm, activate=activate)
+
+
+def _mlp(
+    key: PRNGKeyArray, n_in: int, units: int, layers: int, n_out: int, out_scale: float = 1.0
+) -> tuple[Dense, ...]:
+    keys = jax.random.split(key, layers + 1)
+    sizes = [n_in] + [units] * layers
+    hidden = [_dense(k, a, b, True) for k, a, b in zip(keys, sizes[:-1], sizes[1:], strict=False)]
+    return (*hidden, _dense(keys[-1], sizes[-1], n_out, False, out_scale))
+
+
+def _apply(net: tuple[Dense, ...], x: Float[Array, " i"]) -> Float[Array, " o"]:
+    for layer in net:
+        x = layer(x)
+    return x
+
+
+class RSSMNets(eqx.Module):
+    """The networks of an :class:`RSSM` (arrays only: they checkpoint as they are)."""
+
+    encoder: tuple[Dense, ...]
+    img_in: Dense
+    gru: Dense
+    prior: tuple[Dense, ...]
+    post: tuple[Dense, ...]
+    decoder: tuple[Dense, ...]
+    reward: tuple[Dense, ...]
+    cont: tuple[Dense, ...]
+
+
+class RSSMParams(NamedTuple):
+    """The nets and their optimiser's state."""
+
+    nets: RSSMNets
+    opt_state: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class RSSM:
+    """A recurrent state-space model of ``obs_dim``-vector observations and ``action_dim``
+    actions (see the module docstring). Static and hashable: methods jit with it static."""
+
+    config: RSSMConfig
+    obs_dim: int
+    action_dim: int
+
+    # ---------------------------------------------------------------- parameters and state
+    def init(self, key: PRNGKeyArray) -> RSSMParams:
+        c = self.config
+        latent = c.stoch * c.classes
+        feat = c.deter + latent
+        keys = jax.random.split(key, 8)
+        nets = RSSMNets(
+            encoder=_mlp(keys[0], self.obs_dim, c.units, c.layers, c.units),
+            img_in=_dense(keys[1], latent + self.action_dim, c.units, True),
+            gru=_dense(keys[2], c.units + c.deter, 3 * c.deter, True, activate=False),
+            prior=_mlp(keys[3], c.deter, c.units, 1, latent),
+            post=_mlp(keys[4], c.deter + c.units, c.units, 1, latent),
+            decoder=_mlp(keys[5], feat, c.units, c.layers, self.obs_dim),
+            reward=_mlp(keys[6], feat, c.units, c.layers, c.bins, out_scale=0.0),
+            cont=_mlp(keys[7], feat, c.units, c.layers, 1),
+        )
+        return RSSMParams(nets, self._optimizer().init(nets))
+
+    def _optimizer(self) -> optax.GradientTransformation:
+        c = self.config
+        return optax.chain(optax.clip_by_global_norm(c.grad_clip), optax.adam(c.learning_rate))
+
+    def initial_state(self) -> RSSMState:
+        c = self.config
+        return RSSMState(jnp.zeros(c.deter), jnp.zeros((c.stoch, c.classes)))
+
+    def features(self, state: RSSMState) -> Float[Array, " F"]:
+        """``[D + G K]`` what every head and a policy read: ``[h, z]``."""
+        return jnp.concatenate([state.deter, state.stoch.reshape(-1)])
+
+    # ---------------------------------------------------------------- the latent dynamics
+    def _logits(self, net: tuple[Dense, ...], x: Array) -> Float[Array, "G K"]:
+        c = self.config
+        return unimix(_apply(net, x).reshape(c.stoch, c.classes), c.unimix)
+
+    def _recurrent(self, nets: RSSMNets, state: RSSMState, action: Array) -> Float[Array, " D"]:
+        """DreamerV3's LayerNorm GRU: ``h' = u * tanh(r * c) + (1 - u) * h``, update bias -1."""
+        x = nets.img_in(jnp.concatenate([state.stoch.reshape(-1), action]))
+        parts = nets.gru(jnp.concatenate([x, state.deter]))  # linear, then LayerNorm
+        reset, cand, update = jnp.split(parts, 3)
+        cand = jnp.tanh(jax.nn.sigmoid(reset) * cand)
+        update = jax.nn.sigmoid(update - 1.0)
+        return update * cand + (1.0 - update) * state.deter
+
+    def img_step(
+        self, nets: RSSMNets, state: RSSMState, action: Float[Array, " A"], key: PRNGKeyArray
+    ) -> tuple[RSSMState, Float[Array, "G K"]]:
+        """One imagined step from the prior: ``(next_state, prior_logits)``."""
+        deter = self._recurrent(nets, state, action)
+        logits = self._logits(nets.prior, deter)
+        return RSSMState(deter, straight_through_sample(key, logits)), logits
+
+    def encode(self, nets: RSSMNets, obs: Float[Array, " d"]) -> Float[Array, " U"]:
+        """``[units]`` the embedding of an observation (inputs in symlog)."""
+        return _apply(nets.encoder, symlog(obs))
+
+    def observe_step(
+        self,
+        nets: RSSMNets,
+        state: RSSMState,
+        action: Float[Array, " A"],
+        obs: Float[Array, " d"],
+        key: PRNGKeyArray,
+    ) -> tuple[RSSMState, Float[Array, "G K"], Float[Array, "G K"]]:
+        """The step to a real observation: ``(posterior_state, post_logits, prior_logits)``.
+        From :meth:`initial_state` with a zero action it enters the latent space from an
+        episode's first observation."""
+        deter = self._recurrent(nets, state, action)
+        prior = self._logits(nets.prior, deter)
+        post = self._logits(nets.post, jnp.concatenate([deter, self.encode(nets, obs)]))
+        return RSSMState(deter, straight_through_sample(key, post)), post, prior
+
+    def first_state(self, nets: RSSMNets, obs: Float[Array, " d"], key: PRNGKeyArray) -> RSSMState:
+        """The latent state of an episode's first observation."""
+        return self.observe_step(nets, self.initial_state(), jnp.zeros(self.action_dim), obs, key)[
+            0
+        ]
+
+    def decode(self, nets: RSSMNets, state: RSSMState) -> Float[Array, " d"]:
+        """``[d]`` the predicted observation (the decoder predicts it in symlog space)."""
+        return symexp(_apply(nets.decoder, self.features(state)))
+
+    def reward(self, nets: RSSMNets, state: RSSMState) -> Float[Array, ""]:
+        """``[]`` the predicted reward of arriving in ``state``."""
+        bins = twohot_bins(self.config.bins)
+        return twohot_mean(_apply(nets.reward, self.features(state)), bins)
+
+    def continue_prob(self, nets: RSSMNets, state: RSSMState) -> Float[Array, ""]:
+        """``[]`` the predicted probability that the episode goes on after ``state``."""
+        return jax.nn.sigmoid(_apply(nets.cont, self.features(state))[0])
+
+    def step(
+        self, nets: RSSMNets, state: RSSMState, action: Float[Array, " A"], key: PRNGKeyArray
+    ) -> tuple[RSSMState, Float[Array, ""], Bool[Array, ""]]:
+        """The planners' transition function over the latent state: ``(next_state, reward,
+        terminated)``, from the prior (close over ``nets`` to give it to a planner)."""
+        next_state, _ = self.img_step(nets, state, action, key)
+        terminated = self.continue_prob(nets, next_state) < 0.5
+        return next_state, self.reward(nets, next_state), terminated
+
+    # ---------------------------------------------------------------- learning
+    def loss(
+        self, nets: RSSMNets, seqs: Sequences, key: PRNGKeyArray
+    ) -> tuple[Float[Array, ""], dict[str, Float[Array, ""]]]:
+        """The world-model loss of a batch of sequences ``[B, L]`` and its parts (means over
+        the batch's rows).
+
+        Each row ``(obs, action, reward, next_obs, terminated)`` steps the latent state with
+        its action and observes its ``next_obs``; the heads at the posterior state predict
+        ``next_obs``, ``reward`` and ``1 - terminated``. Where a row starts an episode
+        (``is_first``), the state is first reset to the posterior of its ``obs``, whose
+        reconstruction and KL terms count too.
+        """
+        c = self.config
+        bins = twohot_bins(c.bins)
+        keys = jax.random.split(key, seqs.is_first.shape[0])
+        parts = jax.vmap(lambda d, f, k: self._sequence_losses(nets, d, f, k, bins))(
+            seqs.data, seqs.is_first, keys
+        )
+        metrics = {name: jnp.mean(value) for name, value in parts.items()}
+        total = (
+            metrics["obs_loss"]
+            + metrics["reward_loss"]
+            + metrics["cont_loss"]
+            + c.dyn_scale * metrics["dyn_loss"]
+            + c.rep_scale * metrics["rep_loss"]
+        )
+        return total, {**metrics, "loss": total}
+
+    def _sequence_losses(self, nets, data, is_first, key, bins) -> dict[str, Array]:
+        c = self.config
+        zero_action = jnp.zeros(self.action_dim)
+
+        def row(state, inputs):
+            obs, action, reward, next_obs, terminated, first, k = inputs
+            k0, k1 = jax.random.split(k)
+            start, post0, prior0 = self.observe_step(
+                nets, self.initial_state(), zero_action, obs, k0
+            )
+            state = jax.tree.map(lambda a, b: jnp.where(first, a, b), start, state)
+            nxt, post, prior = self.observe_step(nets, state, action, next_obs, k1)
+            feat = self.features(nxt)
+            pred = _apply(nets.decoder, feat)
+            obs_loss = jnp.sum((pred - symlog(next_obs)) ** 2)
+            first_pred = _apply(nets.decoder, self.features(start))
+            obs_loss += jnp.where(first, jnp.sum((first_pred - symlog(obs)) ** 2), 0.0)
+            reward_loss = twohot_loss(_apply(nets.reward, feat), reward, bins)
+            cont = _apply(nets.cont, feat)[0]
+            cont_loss = optax.sigmoid_binary_cross_entropy(
+                cont, 1.0 - terminated.astype(cont.dtype)
+            )
+            dyn, rep = kl_balance(post, prior, c.free_nats)
+            dyn0, rep0 = kl_balance(post0, prior0, c.free_nats)
+            out = {
+                "obs_loss": obs_loss,
+                "reward_loss": reward_loss,
+                "cont_loss": cont_loss,
+                "dyn_loss": dyn + jnp.where(first, dyn0, 0.0),
+                "rep_loss": rep + jnp.where(first, rep0, 0.0),
+            }
+            return nxt, out
+
+        keys = jax.random.split(key, is_first.shape[0])
+        inputs = (
+            data.obs,
+            data.action,
+            data.reward,
+            data.next_obs,
+            data.terminated,
+            is_first,
+            keys,
+        )
+        _, out = jax.lax.scan(row, self.initial_state(), inputs)
+        return out
+
+    def update(
+        self, params: RSSMParams, seqs: Sequences, key: PRNGKeyArray
+    ) -> tuple[RSSMParams, dict[str, Float[Array, ""]]]:
+        """One gradient step on a batch of sequences; jittable with ``self`` static."""
+        (_, metrics), grads = jax.value_and_grad(self.loss, has_aux=True)(params.nets, seqs, key)
+        updates, opt_state = self._optimizer().update(grads, params.opt_state, params.nets)
+        nets = optax.apply_updates(params.nets, updates)
+        return RSSMParams(nets, opt_state), metrics
