@@ -22,6 +22,7 @@ FOLDERS = (
     "muzero",
     "pilco",
     "linear",
+    "planet",
 )
 """The agents' folders under ``mbrlax/agents/``, in the order ``mbrlax --help`` lists them;
 each declares ``ENTRY``."""
