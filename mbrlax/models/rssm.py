@@ -133,16 +133,19 @@ def _dense(
     return Dense(weight, jnp.zeros(n_out), *norm, activate=activate)
 
 
-def _mlp(
+def mlp(
     key: PRNGKeyArray, n_in: int, units: int, layers: int, n_out: int, out_scale: float = 1.0
 ) -> tuple[Dense, ...]:
+    """``layers`` hidden :class:`Dense` layers of ``units`` and a linear output of ``n_out``
+    (its weights scaled by ``out_scale``; 0 starts a head at a uniform prediction)."""
     keys = jax.random.split(key, layers + 1)
     sizes = [n_in] + [units] * layers
     hidden = [_dense(k, a, b, True) for k, a, b in zip(keys, sizes[:-1], sizes[1:], strict=False)]
     return (*hidden, _dense(keys[-1], sizes[-1], n_out, False, out_scale))
 
 
-def _apply(net: tuple[Dense, ...], x: Float[Array, " i"]) -> Float[Array, " o"]:
+def apply_mlp(net: tuple[Dense, ...], x: Float[Array, " i"]) -> Float[Array, " o"]:
+    """One example through the layers of :func:`mlp`."""
     for layer in net:
         x = layer(x)
     return x
@@ -184,14 +187,14 @@ class RSSM:
         feat = c.deter + latent
         keys = jax.random.split(key, 8)
         nets = RSSMNets(
-            encoder=_mlp(keys[0], self.obs_dim, c.units, c.layers, c.units),
+            encoder=mlp(keys[0], self.obs_dim, c.units, c.layers, c.units),
             img_in=_dense(keys[1], latent + self.action_dim, c.units, True),
             gru=_dense(keys[2], c.units + c.deter, 3 * c.deter, True, activate=False),
-            prior=_mlp(keys[3], c.deter, c.units, 1, latent),
-            post=_mlp(keys[4], c.deter + c.units, c.units, 1, latent),
-            decoder=_mlp(keys[5], feat, c.units, c.layers, self.obs_dim),
-            reward=_mlp(keys[6], feat, c.units, c.layers, c.bins, out_scale=0.0),
-            cont=_mlp(keys[7], feat, c.units, c.layers, 1),
+            prior=mlp(keys[3], c.deter, c.units, 1, latent),
+            post=mlp(keys[4], c.deter + c.units, c.units, 1, latent),
+            decoder=mlp(keys[5], feat, c.units, c.layers, self.obs_dim),
+            reward=mlp(keys[6], feat, c.units, c.layers, c.bins, out_scale=0.0),
+            cont=mlp(keys[7], feat, c.units, c.layers, 1),
         )
         return RSSMParams(nets, self._optimizer().init(nets))
 
@@ -210,7 +213,7 @@ class RSSM:
     # ---------------------------------------------------------------- the latent dynamics
     def _logits(self, net: tuple[Dense, ...], x: Array) -> Float[Array, "G K"]:
         c = self.config
-        return unimix(_apply(net, x).reshape(c.stoch, c.classes), c.unimix)
+        return unimix(apply_mlp(net, x).reshape(c.stoch, c.classes), c.unimix)
 
     def _recurrent(self, nets: RSSMNets, state: RSSMState, action: Array) -> Float[Array, " D"]:
         """DreamerV3's LayerNorm GRU: ``h' = u * tanh(r * c) + (1 - u) * h``, update bias -1."""
@@ -231,7 +234,7 @@ class RSSM:
 
     def encode(self, nets: RSSMNets, obs: Float[Array, " d"]) -> Float[Array, " U"]:
         """``[units]`` the embedding of an observation (inputs in symlog)."""
-        return _apply(nets.encoder, symlog(obs))
+        return apply_mlp(nets.encoder, symlog(obs))
 
     def observe_step(
         self,
@@ -257,16 +260,16 @@ class RSSM:
 
     def decode(self, nets: RSSMNets, state: RSSMState) -> Float[Array, " d"]:
         """``[d]`` the predicted observation (the decoder predicts it in symlog space)."""
-        return symexp(_apply(nets.decoder, self.features(state)))
+        return symexp(apply_mlp(nets.decoder, self.features(state)))
 
     def reward(self, nets: RSSMNets, state: RSSMState) -> Float[Array, ""]:
         """``[]`` the predicted reward of arriving in ``state``."""
         bins = twohot_bins(self.config.bins)
-        return twohot_mean(_apply(nets.reward, self.features(state)), bins)
+        return twohot_mean(apply_mlp(nets.reward, self.features(state)), bins)
 
     def continue_prob(self, nets: RSSMNets, state: RSSMState) -> Float[Array, ""]:
         """``[]`` the predicted probability that the episode goes on after ``state``."""
-        return jax.nn.sigmoid(_apply(nets.cont, self.features(state))[0])
+        return jax.nn.sigmoid(apply_mlp(nets.cont, self.features(state))[0])
 
     def step(
         self, nets: RSSMNets, state: RSSMState, action: Float[Array, " A"], key: PRNGKeyArray
@@ -280,9 +283,10 @@ class RSSM:
     # ---------------------------------------------------------------- learning
     def loss(
         self, nets: RSSMNets, seqs: Sequences, key: PRNGKeyArray
-    ) -> tuple[Float[Array, ""], dict[str, Float[Array, ""]]]:
-        """The world-model loss of a batch of sequences ``[B, L]`` and its parts (means over
-        the batch's rows).
+    ) -> tuple[Float[Array, ""], tuple[dict[str, Float[Array, ""]], RSSMState]]:
+        """The world-model loss of a batch of sequences ``[B, L]``, with its parts (means over
+        the batch's rows) and the posterior latent state of every row ``[B, L]`` (where
+        imagination starts from, in Dreamer).
 
         Each row ``(obs, action, reward, next_obs, terminated)`` steps the latent state with
         its action and observes its ``next_obs``; the heads at the posterior state predict
@@ -293,7 +297,7 @@ class RSSM:
         c = self.config
         bins = twohot_bins(c.bins)
         keys = jax.random.split(key, seqs.is_first.shape[0])
-        parts = jax.vmap(lambda d, f, k: self._sequence_losses(nets, d, f, k, bins))(
+        parts, states = jax.vmap(lambda d, f, k: self._sequence_losses(nets, d, f, k, bins))(
             seqs.data, seqs.is_first, keys
         )
         metrics = {name: jnp.mean(value) for name, value in parts.items()}
@@ -304,7 +308,7 @@ class RSSM:
             + c.dyn_scale * metrics["dyn_loss"]
             + c.rep_scale * metrics["rep_loss"]
         )
-        return total, {**metrics, "loss": total}
+        return total, ({**metrics, "loss": total}, states)
 
     def _sequence_losses(self, nets, data, is_first, key, bins) -> dict[str, Array]:
         c = self.config
@@ -319,12 +323,12 @@ class RSSM:
             state = jax.tree.map(lambda a, b: jnp.where(first, a, b), start, state)
             nxt, post, prior = self.observe_step(nets, state, action, next_obs, k1)
             feat = self.features(nxt)
-            pred = _apply(nets.decoder, feat)
+            pred = apply_mlp(nets.decoder, feat)
             obs_loss = jnp.sum((pred - symlog(next_obs)) ** 2)
-            first_pred = _apply(nets.decoder, self.features(start))
+            first_pred = apply_mlp(nets.decoder, self.features(start))
             obs_loss += jnp.where(first, jnp.sum((first_pred - symlog(obs)) ** 2), 0.0)
-            reward_loss = twohot_loss(_apply(nets.reward, feat), reward, bins)
-            cont = _apply(nets.cont, feat)[0]
+            reward_loss = twohot_loss(apply_mlp(nets.reward, feat), reward, bins)
+            cont = apply_mlp(nets.cont, feat)[0]
             cont_loss = optax.sigmoid_binary_cross_entropy(
                 cont, 1.0 - terminated.astype(cont.dtype)
             )
@@ -337,7 +341,7 @@ class RSSM:
                 "dyn_loss": dyn + jnp.where(first, dyn0, 0.0),
                 "rep_loss": rep + jnp.where(first, rep0, 0.0),
             }
-            return nxt, out
+            return nxt, (out, nxt)
 
         keys = jax.random.split(key, is_first.shape[0])
         inputs = (
@@ -349,14 +353,23 @@ class RSSM:
             is_first,
             keys,
         )
-        _, out = jax.lax.scan(row, self.initial_state(), inputs)
-        return out
+        _, (out, states) = jax.lax.scan(row, self.initial_state(), inputs)
+        return out, states
 
     def update(
         self, params: RSSMParams, seqs: Sequences, key: PRNGKeyArray
     ) -> tuple[RSSMParams, dict[str, Float[Array, ""]]]:
         """One gradient step on a batch of sequences; jittable with ``self`` static."""
-        (_, metrics), grads = jax.value_and_grad(self.loss, has_aux=True)(params.nets, seqs, key)
+        params, metrics, _ = self.update_with_states(params, seqs, key)
+        return params, metrics
+
+    def update_with_states(
+        self, params: RSSMParams, seqs: Sequences, key: PRNGKeyArray
+    ) -> tuple[RSSMParams, dict[str, Float[Array, ""]], RSSMState]:
+        """:meth:`update`, also returning the posterior states ``[B, L]`` it computed (before
+        the step, gradients stopped)."""
+        grad_fn = jax.value_and_grad(self.loss, has_aux=True)
+        (_, (metrics, states)), grads = grad_fn(params.nets, seqs, key)
         updates, opt_state = self._optimizer().update(grads, params.opt_state, params.nets)
         nets = optax.apply_updates(params.nets, updates)
-        return RSSMParams(nets, opt_state), metrics
+        return RSSMParams(nets, opt_state), metrics, jax.lax.stop_gradient(states)

@@ -1,0 +1,44 @@
+"""Dreamer: an actor-critic learned in the imagination of a recurrent state-space model
+(DreamerV3, Hafner et al. 2023).
+
+In progress: not yet in the registry (``mbrlax train`` does not offer it) because it has not yet
+been shown to learn: on tests/user_envs.py's PointReach it ran but had not improved after 800
+env steps. ``ENTRY`` is ready for the registry line once a learning test passes.
+"""
+
+from mbrlax.agents.base import AgentEntry
+from mbrlax.agents.dreamer.agent import Dreamer, DreamerConfig, DreamerState
+from mbrlax.agents.dreamer.presets import dreamer_preset
+
+
+def _check(config: DreamerConfig, runner) -> None:
+    if runner.warmup_steps < config.batch_length:
+        raise ValueError(
+            f"Dreamer trains on sequences of {config.batch_length} steps and the warm-up "
+            f"collects {runner.warmup_steps}; raise --warmup-steps to at least "
+            f"{config.batch_length} or lower --agent.batch-length."
+        )
+
+
+ENTRY = AgentEntry(
+    name="dreamer",
+    label="Dreamer",
+    config=DreamerConfig,
+    make=lambda config, c: Dreamer(config, c.spec),
+    preset=dreamer_preset,
+    default_env="dmc/cartpole-swingup?action_repeat=2",
+    title="Learn an actor and a critic in the imagination of a recurrent state-space model.",
+    usage="mbrlax train dreamer --env dmc/cartpole-swingup?action_repeat=2   (DreamerV3)",
+    env_help=(
+        "an env with vector observations and Box actions (DeepMind Control: dmc/DOMAIN-TASK, "
+        "Gymnasium, mbrlax/...); the reward is learned."
+    ),
+    agent_help="the RSSM, the actor and critic, imagination and training at each update.",
+    runner_help="episodes or --total-steps, warm-up (at least one sequence), evaluation; "
+    "train_steps of training every --refit-every env steps.",
+    saved=lambda state: (state.model.nets, state.actor, state.critic),
+    saved_help="the RSSM's networks, the actor and the critic",
+    check=_check,
+)
+
+__all__ = ["ENTRY", "Dreamer", "DreamerConfig", "DreamerState"]
