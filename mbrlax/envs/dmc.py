@@ -8,9 +8,8 @@ them (fixed for a task); actions are the suite's bounded vector. An episode last
 time limit (1,000 control steps for the suite's benchmark tasks, i.e. ``1000 / action_repeat``
 env steps) and ends *truncated*; a task that terminates (the suite's discount 0 at its last
 step) ends *terminated*. With ``action_repeat`` ``k``, each env step applies the action ``k``
-times and returns the sum of the ``k`` rewards (DreamerV3's DMC setting is ``k = 2``; the
-PlaNet/Dreamer papers count env steps in control steps, so a budget of 100k "frames" at
-``k = 2`` is 50k env steps here).
+times and returns the sum of the ``k`` rewards (the PlaNet and Dreamer papers count budgets
+in control steps, "frames": 100k of them at ``k = 2`` are 50k env steps here).
 
 dm-control is an optional dependency (``pip install 'mbrlax[dmc]'``); it ships the suite's
 model files, so nothing is downloaded at run time. The task's random state is seeded from
