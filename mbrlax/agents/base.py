@@ -166,6 +166,17 @@ def eval_act(agent: Agent) -> Callable[..., Any]:
     return getattr(agent, "act_eval", agent.act)
 
 
+def check_sequence_warmup(label: str, batch_length: int, runner: RunnerConfig) -> None:
+    """``ValueError`` unless the warm-up collects one training sequence of ``batch_length``
+    steps (agents trained on replayed sequences: PlaNet, Dreamer)."""
+    if runner.warmup_steps < batch_length:
+        raise ValueError(
+            f"{label} trains on sequences of {batch_length} steps and the warm-up collects "
+            f"{runner.warmup_steps}; raise --warmup-steps to at least {batch_length} or lower "
+            "--agent.batch-length."
+        )
+
+
 def known_task_fns(
     task: TaskFunctions | None, learn_reward: bool, learn_termination: bool
 ) -> tuple[TaskFn | None, TaskFn | None]:

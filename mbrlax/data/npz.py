@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -34,20 +35,9 @@ def atomic_savez(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None
     A crash at any moment leaves either the old file or the new one, never half of one (a
     leftover ``*.tmp`` file at worst, which readers ignore).
     """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    _atomic_write(path, "wb", lambda f: np.savez(f, **arrays))
     fsync_dir(folder)
 
 
@@ -57,12 +47,18 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     The temp file's name is unique, so two processes writing the same file at once (two
     sweeps of one benchmark group, say) never replace each other's half-written temp file.
     """
+    _atomic_write(path, "w", lambda f: f.write(text))
+
+
+def _atomic_write(path: str | os.PathLike, mode: str, write: Callable[[Any], Any]) -> None:
+    """``write(file)`` into a uniquely named temp file beside ``path``, fsync it, and rename
+    it over ``path``; on any failure the temp file is removed and ``path`` is untouched."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=os.path.basename(path) + ".", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"newline": ""})) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -252,6 +252,23 @@ class RSSM:
         post = self._logits(nets.post, jnp.concatenate([deter, self.encode(nets, obs)]))
         return RSSMState(deter, straight_through_sample(key, post)), post, prior
 
+    def filter(
+        self,
+        nets: RSSMNets,
+        state: RSSMState,
+        prev_action: Float[Array, " A"],
+        first: Bool[Array, ""],
+        obs: Float[Array, " d"],
+        key: PRNGKeyArray,
+    ) -> RSSMState:
+        """The latent state after the real observation ``obs``: the posterior from ``state``
+        and the action that led here, or, where ``first`` (an episode's first observation),
+        from :meth:`initial_state` with a zero action. What an acting agent keeps."""
+        start = self.initial_state()
+        previous = jax.tree.map(lambda a, b: jnp.where(first, a, b), start, state)
+        action = jnp.where(first, 0.0, prev_action)
+        return self.observe_step(nets, previous, action, obs, key)[0]
+
     def first_state(self, nets: RSSMNets, obs: Float[Array, " d"], key: PRNGKeyArray) -> RSSMState:
         """The latent state of an episode's first observation."""
         return self.observe_step(nets, self.initial_state(), jnp.zeros(self.action_dim), obs, key)[

@@ -6,19 +6,9 @@ been shown to learn: on tests/user_envs.py's PointReach it ran but had not impro
 env steps. ``ENTRY`` is ready for the registry line once a learning test passes.
 """
 
-from mbrlax.agents.base import AgentEntry
+from mbrlax.agents.base import AgentEntry, check_sequence_warmup
 from mbrlax.agents.dreamer.agent import Dreamer, DreamerConfig, DreamerState
 from mbrlax.agents.dreamer.presets import dreamer_preset
-
-
-def _check(config: DreamerConfig, runner) -> None:
-    if runner.warmup_steps < config.batch_length:
-        raise ValueError(
-            f"Dreamer trains on sequences of {config.batch_length} steps and the warm-up "
-            f"collects {runner.warmup_steps}; raise --warmup-steps to at least "
-            f"{config.batch_length} or lower --agent.batch-length."
-        )
-
 
 ENTRY = AgentEntry(
     name="dreamer",
@@ -38,7 +28,7 @@ ENTRY = AgentEntry(
     "train_steps of training every --refit-every env steps.",
     saved=lambda state: (state.model.nets, state.actor, state.critic),
     saved_help="the RSSM's networks, the actor and the critic",
-    check=_check,
+    check=lambda config, runner: check_sequence_warmup("Dreamer", config.batch_length, runner),
 )
 
 __all__ = ["ENTRY", "Dreamer", "DreamerConfig", "DreamerState"]

@@ -170,10 +170,9 @@ class Dreamer:
         k_filter, k_act = jax.random.split(key)
         nets = state.model.nets
         obs = jnp.asarray(obs, jnp.float32)
-        start = self.model.initial_state()
-        previous = jax.tree.map(lambda a, b: jnp.where(state.first, a, b), start, state.latent)
-        action_in = jnp.where(state.first, 0.0, state.prev_action)
-        latent, _, _ = self.model.observe_step(nets, previous, action_in, obs, k_filter)
+        latent = self.model.filter(
+            nets, state.latent, state.prev_action, state.first, obs, k_filter
+        )
         mean, std = self._policy(state.actor, self.model.features(latent))
         unit = mean + std * jax.random.normal(k_act, mean.shape) if explore else mean
         action = self._to_env(unit)

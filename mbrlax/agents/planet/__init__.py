@@ -1,18 +1,8 @@
 """PlaNet: CEM in the latent space of a recurrent state-space model (Hafner et al. 2019)."""
 
-from mbrlax.agents.base import AgentEntry
+from mbrlax.agents.base import AgentEntry, check_sequence_warmup
 from mbrlax.agents.planet.agent import PlaNet, PlaNetConfig, PlaNetState
 from mbrlax.agents.planet.presets import planet_preset
-
-
-def _check(config: PlaNetConfig, runner) -> None:
-    if runner.warmup_steps < config.batch_length:
-        raise ValueError(
-            f"PlaNet trains on sequences of {config.batch_length} steps and the warm-up collects "
-            f"{runner.warmup_steps}; raise --warmup-steps to at least {config.batch_length} "
-            "or lower --agent.batch-length."
-        )
-
 
 ENTRY = AgentEntry(
     name="planet",
@@ -32,7 +22,7 @@ ENTRY = AgentEntry(
     "after every episode (or every --refit-every env steps).",
     saved=lambda state: state.model.nets,
     saved_help="the RSSM's networks",
-    check=_check,
+    check=lambda config, runner: check_sequence_warmup("PlaNet", config.batch_length, runner),
 )
 
 __all__ = ["ENTRY", "PlaNet", "PlaNetConfig", "PlaNetState"]

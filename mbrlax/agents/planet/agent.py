@@ -114,10 +114,9 @@ class PlaNet:
         k_filter, k_plan = jax.random.split(key)
         nets = state.model.nets
         obs = jnp.asarray(obs, jnp.float32)
-        start = self.model.initial_state()
-        previous = jax.tree.map(lambda a, b: jnp.where(state.first, a, b), start, state.latent)
-        action_in = jnp.where(state.first, 0.0, state.prev_action)
-        latent, _, _ = self.model.observe_step(nets, previous, action_in, obs, k_filter)
+        latent = self.model.filter(
+            nets, state.latent, state.prev_action, state.first, obs, k_filter
+        )
 
         def step(s, a, k):
             return self.model.step(nets, s, a, k)
