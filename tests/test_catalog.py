@@ -183,6 +183,37 @@ def _(tmp_path, capsys, finished_run):
         make_env("HalfCheeta-v5")
 
 
+@case("unknown-dmc-task")
+def _(tmp_path, capsys, finished_run):
+    pytest.importorskip("dm_control")
+    with pytest.raises(
+        EnvError,
+        match=r"Unknown DeepMind Control task 'dmc/cartpole-swingupp'\. Did you mean: "
+        r"dmc/cartpole-swingup.*list_dmc_tasks\(\)",
+    ):
+        make_env("dmc/cartpole-swingupp")
+
+
+@case("bad-dmc-option")
+def _(tmp_path, capsys, finished_run):
+    with pytest.raises(
+        EnvError, match=r"unknown option 'repeat'; the options are action_repeat.*action_repeat=2"
+    ):
+        make_env("dmc/cartpole-swingup?repeat=2")
+
+
+@case("planet-warmup-shorter-than-a-sequence")
+def _(tmp_path, capsys, finished_run):
+    run_dir = tmp_path / "planet"
+    with pytest.raises(SystemExit) as e:
+        main(["train", "planet", "--env", "mbrlax/Pendulum-v0", "--warmup-steps", "10",
+              "--run-dir", str(run_dir)])  # fmt: skip
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "raise --warmup-steps to at least 32 or lower --agent.batch-length" in err
+    assert not run_dir.exists()
+
+
 @case("unknown-jax-env-id")
 def _(tmp_path, capsys, finished_run):
     with pytest.raises(EnvError, match="Did you mean 'mbrlax/CartpoleSwingup-v0'") as e:
