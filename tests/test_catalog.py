@@ -243,10 +243,25 @@ def _(tmp_path, capsys, finished_run):
 
 @case("image-observations")
 def _(tmp_path, capsys, finished_run):
-    with pytest.raises(
-        EnvError, match="pixel observations are not supported yet; use a state-based env"
-    ):
-        make_env(SpacesEnv(spaces.Box(0, 255, (64, 64, 3), np.uint8), BOX2))
+    with pytest.raises(EnvError, match=r"neither a vector of floats nor RGB frames.*\?pixels=64"):
+        make_env(SpacesEnv(spaces.Box(0, 255, (64, 64), np.uint8), BOX2))
+
+
+@case("bad-pixels-option")
+def _(tmp_path, capsys, finished_run):
+    with pytest.raises(EnvError, match=r"pixels=4 is not a frame side mbrlax renders; use 8..512"):
+        make_env("mbrlax/Pendulum-v0?pixels=4")
+
+
+@case("pixels-for-a-vector-agent")
+def _(tmp_path, capsys, finished_run):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "sac", "--env", "mbrlax/Pendulum-v0?pixels=16", "--run-dir",
+              str(tmp_path / "sac")])  # fmt: skip
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "SAC needs vector observations" in err and "mbrlax train dreamer" in err
+    assert not (tmp_path / "sac").exists()
 
 
 @case("infinite-action-bounds")

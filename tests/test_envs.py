@@ -296,9 +296,9 @@ BOX2 = spaces.Box(-1.0, 1.0, (2,), np.float32)
     [
         (spaces.Dict({"a": BOX2}), BOX2, "Dict observation spaces are not supported"),
         (spaces.Tuple((BOX2, BOX2)), BOX2, "FlattenObservation"),
-        (spaces.Box(0, 255, (64, 64, 3), np.uint8), BOX2, "pixel observations are not supported"),
-        (spaces.Box(0, 1, (8,), np.uint8), BOX2, "pixel observations are not supported"),
-        (spaces.Box(0, 1, (4, 4), np.float32), BOX2, "pixel observations are not supported"),
+        (spaces.Box(0, 255, (64, 64), np.uint8), BOX2, r"nor RGB frames.*\?pixels=64"),
+        (spaces.Box(0, 1, (8,), np.uint8), BOX2, "neither a vector of floats nor RGB frames"),
+        (spaces.Box(0, 1, (4, 4), np.float32), BOX2, "FlattenObservation"),
         (BOX2, spaces.Box(-np.inf, np.inf, (2,), np.float32), "infinite bounds.*RescaleAction"),
         (BOX2, spaces.MultiDiscrete([2, 3]), "MultiDiscrete action spaces are not supported"),
         (BOX2, spaces.MultiBinary(3), "MultiBinary action spaces are not supported"),

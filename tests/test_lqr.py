@@ -197,7 +197,7 @@ def test_point_mass_render_draws_the_point():
     assert frame.shape == (200, 200, 3) and frame.dtype == np.uint8
     # World (0.75, -0.75) on a [-1.5, 1.5]^2 canvas: column 150, row 150.
     np.testing.assert_array_equal(frame[150, 150], [51, 102, 204])
-    np.testing.assert_array_equal(frame[100, 100], [0, 0, 0])  # the origin's cross
+    assert frame[100, 100].max() < 100  # the origin's cross (thinner than 2 pixels: blended)
     assert PointMass(dim=1).render_rgb(PointMassState(jnp.zeros(1), jnp.zeros(1))).shape[0] == 200
 
 

@@ -38,7 +38,7 @@ def test_config_refuses_bad_values():
 
 
 def test_the_latent_step_is_a_planners_step():
-    model = RSSM(TINY, obs_dim=3, action_dim=1)
+    model = RSSM(TINY, obs_shape=(3,), action_dim=1)
     nets = model.init(jax.random.key(0)).nets
     state = model.first_state(nets, jnp.ones(3), jax.random.key(1))
     assert isinstance(state, RSSMState) and state.stoch.shape == (8, 8)
@@ -63,7 +63,7 @@ def test_learns_a_deterministic_system_and_imagines_20_steps_open_loop():
     episodes = jax.vmap(rotation_episode)(jax.random.split(jax.random.key(0), 40))
     rows = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), episodes)
     buffer = ReplayBuffer.create(jax.tree.map(lambda a: a[0], rows), 2000).add_batch(rows)
-    model = RSSM(TINY, obs_dim=2, action_dim=2)
+    model = RSSM(TINY, obs_shape=(2,), action_dim=2)
 
     @jax.jit
     def train(params, key):

@@ -118,6 +118,8 @@ class AgentEntry:
             when no known model is at hand).
         compiled_runs: ``--runs N`` trains N seeds as one compiled computation (an
             :class:`OnlineAgent` on a JAX-native env).
+        pixels: whether the agent learns from RGB-frame observations (``ID?pixels=64``);
+            others are refused such an env with a message naming those that do.
         check: ``check(config, runner)`` raises ``ValueError`` saying what to do if the
             run's settings cannot work for the agent (e.g. SAC learning once per episode),
             before any run directory is made; ``None``: nothing to check.
@@ -140,6 +142,7 @@ class AgentEntry:
     known_model: str = ""
     learned_instead: str = ""
     compiled_runs: bool = False
+    pixels: bool = False
     check: Callable[[Any, RunnerConfig], None] | None = None
 
 

@@ -23,6 +23,7 @@ FOLDERS = (
     "pilco",
     "linear",
     "planet",
+    "dreamer",
 )
 """The agents' folders under ``mbrlax/agents/``, in the order ``mbrlax --help`` lists them;
 each declares ``ENTRY``."""

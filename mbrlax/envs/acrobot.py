@@ -21,7 +21,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray, UInt8
 
 from mbrlax.envs.base import EnvStep, JaxEnv, rk4_step
-from mbrlax.envs.jax_gym import Canvas
+from mbrlax.envs.canvas import Canvas
 from mbrlax.envs.spec import EnvSpec
 
 MAX_TORQUE = 2.0
@@ -179,4 +179,4 @@ class Acrobot(JaxEnv):
         canvas.segment(elbow, tip, 0.2, (0, 204, 204))
         canvas.disc((0.0, 0.0), 0.1, (204, 204, 0))
         canvas.disc(elbow, 0.1, (204, 204, 0))
-        return canvas.image
+        return np.asarray(canvas.image)

@@ -33,7 +33,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray, UInt8
 
 from mbrlax.envs.base import EnvStep, JaxEnv
-from mbrlax.envs.jax_gym import Canvas
+from mbrlax.envs.canvas import Canvas
 from mbrlax.envs.spec import EnvSpec
 
 
@@ -318,7 +318,7 @@ class Bicycle(JaxEnv):
         canvas.segment(tuple(rear), tuple(front), 0.5, (60, 90, 200))
         wheel = 0.25 * np.array([np.cos(psi + delta), np.sin(psi + delta)])
         canvas.segment(tuple(front - wheel), tuple(front + wheel), 0.15, (204, 77, 77))
-        return canvas.image
+        return np.asarray(canvas.image)
 
 
 _DEFAULT = Bicycle()

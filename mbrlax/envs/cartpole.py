@@ -12,7 +12,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray, UInt8
 
 from mbrlax.envs.base import EnvStep, JaxEnv
-from mbrlax.envs.jax_gym import Canvas
+from mbrlax.envs.canvas import Canvas
 from mbrlax.envs.spec import EnvSpec
 
 
@@ -102,4 +102,4 @@ class CartPole(JaxEnv):
         canvas.segment((x - 0.25, 0.0), (x + 0.25, 0.0), 0.15, (0, 0, 0))
         tip = (x + 2 * self.length * np.sin(th), 2 * self.length * np.cos(th))
         canvas.segment((x, 0.0), tip, 0.05, (202, 152, 101))
-        return canvas.image
+        return np.asarray(canvas.image)

@@ -27,7 +27,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray, UInt8
 
 from mbrlax.envs.base import EnvStep, JaxEnv, rk4_step
-from mbrlax.envs.jax_gym import Canvas
+from mbrlax.envs.canvas import FRAME_SIZE, Canvas
 from mbrlax.envs.spec import EnvSpec
 
 POLE_LENGTH = 0.6
@@ -150,16 +150,21 @@ class CartpoleSwingup(JaxEnv):
         """The state of ``[x, x_dot, cos th, sin th, th_dot]``, the angle in ``(-pi, pi]``."""
         return CartpoleState(obs[0], jnp.arctan2(obs[3], obs[2]), obs[1], obs[4])
 
-    def render_rgb(self, state: CartpoleState) -> UInt8[np.ndarray, "200 200 3"]:
-        """Rail, cart (blue), pole (red), target (green); host side, ``uint8 [200, 200, 3]``."""
+    def draw(self, state: CartpoleState, size: int) -> UInt8[Array, "size size 3"]:
+        """Rail, cart (blue), pole (red), target (green), ``uint8 [size, size, 3]``;
+        traceable (pixel observations run under jit)."""
         extent = 2.5 * self.length
         # The rail is unbounded: keep the cart in view by pinning it to the frame's edge.
-        x = float(np.clip(state.x, -extent + 0.2, extent - 0.2))
-        th = float(state.theta)
-        tip = (x - self.length * np.sin(th), -self.length * np.cos(th))
-        canvas = Canvas(extent=extent)
+        x = jnp.clip(state.x, -extent + 0.2, extent - 0.2)
+        th = state.theta
+        tip = (x - self.length * jnp.sin(th), -self.length * jnp.cos(th))
+        canvas = Canvas(extent=extent, size=size)
         canvas.segment((-extent, 0.0), (extent, 0.0), 0.01 * extent, (120, 120, 120))
         canvas.disc((0.0, self.length), 0.03 * extent, (60, 170, 60))
         canvas.box((x, 0.0), (0.15, 0.07), (60, 90, 200))
         canvas.segment((x, 0.0), tip, 0.05, (204, 77, 77))
         return canvas.image
+
+    def render_rgb(self, state: CartpoleState) -> UInt8[np.ndarray, "200 200 3"]:
+        """:meth:`draw` at 200 x 200 pixels, on the host."""
+        return np.asarray(self.draw(state, FRAME_SIZE))

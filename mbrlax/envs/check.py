@@ -10,9 +10,7 @@ import jax
 import numpy as np
 
 from mbrlax.envs.base import EnvError
-from mbrlax.envs.gym_adapter import _env_id, _make_gymnasium, find_time_limit, space_problems
-from mbrlax.envs.jax_gym import JaxGymEnv
-from mbrlax.envs.registry import JAX_ENV_PREFIX, make_jax_env
+from mbrlax.envs.gym_adapter import _env_id, find_time_limit, make_gymnasium_env, space_problems
 from mbrlax.envs.tasks import get_task
 
 NUM_RANDOM_STEPS = 5
@@ -24,6 +22,7 @@ def check_env(env: str | gymnasium.Env, verbose: bool = False) -> list[str]:
 
     Checks the spaces (Box/Discrete), that ``reset(seed=...)`` returns ``(obs, info)`` and is
     deterministic, that observations fit the observation space (shape, dtype, bounds), that
+    frames (``uint8 [H, W, 3]`` observations) are neither blank nor frozen, that
     ``step`` returns ``(obs, reward, terminated, truncated, info)`` with a finite float reward
     and bool flags, that episodes have a time limit, and whether mbrlax knows the env's task
     functions. Returns the messages (empty list: all fine); prints a report if ``verbose``.
@@ -31,10 +30,7 @@ def check_env(env: str | gymnasium.Env, verbose: bool = False) -> list[str]:
     if isinstance(env, str):
         env_id = env
         try:
-            if env.startswith(JAX_ENV_PREFIX):
-                env = JaxGymEnv(make_jax_env(env))
-            else:
-                env = _make_gymnasium(env)
+            env = make_gymnasium_env(env)
         except EnvError as e:
             return _report(env_id, [str(e)], verbose)
     else:
@@ -62,13 +58,14 @@ def _problems(env: gymnasium.Env, env_id: str) -> list[str]:
     problems += _check_obs(env, obs_or_problem, "reset")
     problems += _check_seeding(env, obs_or_problem)
     problems += _check_steps(env)
+    problems += _check_frames(env)
     if find_time_limit(env) is None:
         problems.append(
             "No time limit: episodes may never end. Wrap with "
             "gymnasium.wrappers.TimeLimit(env, max_episode_steps=...) or register the env "
             "with max_episode_steps."
         )
-    if get_task(env_id) is None:
+    if get_task(env_id) is None and len(env.observation_space.shape or ()) != 3:
         problems.append(
             f"No task functions registered for {env_id!r}: mbrlax will learn the reward; "
             "register_task(...) to give it exactly (and the termination)."
@@ -180,6 +177,31 @@ def _check_steps(env: gymnasium.Env) -> list[str]:
             return problems
         if terminated or truncated:
             env.reset()
+    return []
+
+
+def _check_frames(env: gymnasium.Env) -> list[str]:
+    """For RGB-frame observations: blank or frozen frames (a renderer that failed quietly)."""
+    space = env.observation_space
+    if not (isinstance(space, gymnasium.spaces.Box) and len(space.shape) == 3):
+        return []
+    try:
+        frames = [np.asarray(env.reset(seed=0)[0])]
+        env.action_space.seed(0)
+        for _ in range(NUM_RANDOM_STEPS):
+            frames.append(np.asarray(env.step(env.action_space.sample())[0]))
+    except Exception:  # reported by the step checks
+        return []
+    if all(np.ptp(f) == 0 for f in frames):
+        return [
+            "every frame is one flat colour: the renderer draws nothing (a headless MuJoCo "
+            "needs MUJOCO_GL=egl, or osmesa without a GPU)."
+        ]
+    if all(np.array_equal(f, frames[0]) for f in frames[1:]):
+        return [
+            f"the frames did not change over {NUM_RANDOM_STEPS} random steps: the pixels may "
+            "not show the state (a camera pointing away, a render of the first state only)."
+        ]
     return []
 
 

@@ -2,14 +2,16 @@
 
 An id is ``dmc/DOMAIN-TASK`` (the suite's domain and task names, with ``_`` as in the suite:
 ``dmc/ball_in_cup-catch``), optionally followed by options in a query string:
-``dmc/cartpole-swingup?action_repeat=2``. The observation is the suite's observation dict
-flattened into one float32 vector, its keys in the order the task's ``observation_spec`` gives
-them (fixed for a task); actions are the suite's bounded vector. An episode lasts the task's
-time limit (1,000 control steps for the suite's benchmark tasks, i.e. ``1000 / action_repeat``
-env steps) and ends *truncated*; a task that terminates (the suite's discount 0 at its last
-step) ends *terminated*. With ``action_repeat`` ``k``, each env step applies the action ``k``
-times and returns the sum of the ``k`` rewards (the PlaNet and Dreamer papers count budgets
-in control steps, "frames": 100k of them at ``k = 2`` are 50k env steps here).
+``dmc/cartpole-swingup?action_repeat=2``; ``?pixels=64`` observes 64 x 64 RGB frames rendered from
+``camera_id`` (headless with ``MUJOCO_GL=egl``) instead of the state. The state observation is
+the suite's observation dict flattened into one float32 vector, its keys in the order the task's
+``observation_spec`` gives them (fixed for a task); actions are the suite's bounded vector. An
+episode lasts the task's time limit (1,000 control steps for the suite's benchmark tasks, i.e.
+``1000 / action_repeat`` env steps) and ends *truncated*; a task that terminates (the suite's
+discount 0 at its last step) ends *terminated*. With ``action_repeat`` ``k``, each env step
+applies the action ``k`` times and returns the sum of the ``k`` rewards (the PlaNet and Dreamer
+papers count budgets in control steps, "frames": 100k of them at ``k = 2`` are 50k env steps
+here).
 
 dm-control is an optional dependency (``pip install 'mbrlax[dmc]'``); it ships the suite's
 model files, so nothing is downloaded at run time. The task's random state is seeded from
@@ -21,16 +23,16 @@ from __future__ import annotations
 import difflib
 import math
 from typing import Any
-from urllib.parse import parse_qsl
 
 import gymnasium
 import numpy as np
 from gymnasium import spaces
 
 from mbrlax.envs.base import EnvError
+from mbrlax.envs.pixels import check_pixels, split_env_options
 
 DMC_PREFIX = "dmc/"
-_OPTIONS = {"action_repeat": int, "camera_id": int, "render_size": int}
+_OPTIONS = {"action_repeat": int, "camera_id": int, "pixels": int, "render_size": int}
 
 
 def _suite():
@@ -51,24 +53,13 @@ def parse_dmc_id(env_id: str) -> tuple[str, str, dict[str, Any]]:
     {"action_repeat": 2})``; an :class:`EnvError` saying what to write for anything else."""
     if not env_id.startswith(DMC_PREFIX):
         raise EnvError(f"{env_id!r} is not a DeepMind Control id (dmc/DOMAIN-TASK).")
-    name, _, query = env_id[len(DMC_PREFIX) :].partition("?")
-    domain, sep, task = name.partition("-")
+    base, options = split_env_options(env_id, _OPTIONS, "action_repeat=2")
+    domain, sep, task = base[len(DMC_PREFIX) :].partition("-")
     if not sep or not domain or not task:
         raise EnvError(
             f"{env_id!r}: write DeepMind Control ids as dmc/DOMAIN-TASK, e.g. "
             "dmc/cartpole-swingup (mbrlax.envs.list_dmc_tasks() lists them)."
         )
-    options: dict[str, Any] = {}
-    for key, value in parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)):
-        if key not in _OPTIONS:
-            raise EnvError(
-                f"{env_id!r}: unknown option {key!r}; the options are "
-                f"{', '.join(sorted(_OPTIONS))} (e.g. dmc/cartpole-swingup?action_repeat=2)."
-            )
-        try:
-            options[key] = _OPTIONS[key](value)
-        except ValueError:
-            raise EnvError(f"{env_id!r}: {key} must be an integer, got {value!r}.") from None
     return domain, task, options
 
 
@@ -81,7 +72,10 @@ class DMCEnv(gymnasium.Env):
         action_repeat: apply each action this many times and sum the rewards.
         render_mode: ``"rgb_array"`` renders ``render_size`` x ``render_size`` frames.
         render_size: rendered frames' height and width in pixels.
-        camera_id: the suite camera to render from (0: each domain's default view).
+        camera_id: the suite camera to render from (0: each domain's default view; DreamerV3
+            uses 2 for quadruped).
+        pixels: observe ``pixels`` x ``pixels`` RGB frames from ``camera_id`` (``uint8``,
+            rendered headless: set ``MUJOCO_GL=egl``) instead of the state vector.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
@@ -94,6 +88,7 @@ class DMCEnv(gymnasium.Env):
         render_mode: str | None = None,
         render_size: int = 64,
         camera_id: int = 0,
+        pixels: int | None = None,
     ):
         suite = _suite()
         if (domain, task) not in suite.ALL_TASKS:
@@ -112,8 +107,13 @@ class DMCEnv(gymnasium.Env):
         self.render_mode, self.render_size, self.camera_id = render_mode, render_size, camera_id
         self._env = suite.load(domain, task, task_kwargs={"random": 0})
         self._keys = list(self._env.observation_spec())
-        dim = sum(int(np.prod(s.shape)) for s in self._env.observation_spec().values())
-        self.observation_space = spaces.Box(-np.inf, np.inf, (dim,), np.float32)
+        self.pixels = pixels
+        if pixels is not None:
+            check_pixels(pixels, f"{DMC_PREFIX}{domain}-{task}")
+            self.observation_space = spaces.Box(0, 255, (pixels, pixels, 3), np.uint8)
+        else:
+            dim = sum(int(np.prod(s.shape)) for s in self._env.observation_spec().values())
+            self.observation_space = spaces.Box(-np.inf, np.inf, (dim,), np.float32)
         spec = self._env.action_spec()
         self.action_space = spaces.Box(
             spec.minimum.astype(np.float32), spec.maximum.astype(np.float32), dtype=np.float32
@@ -122,6 +122,9 @@ class DMCEnv(gymnasium.Env):
         self.max_episode_steps = math.ceil(control_steps / action_repeat)
 
     def _flatten(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        if self.pixels is not None:
+            size = self.pixels
+            return self._env.physics.render(size, size, camera_id=self.camera_id)
         parts = [np.asarray(observation[k], np.float32).reshape(-1) for k in self._keys]
         return np.concatenate(parts)
 

@@ -1,10 +1,11 @@
 """One door in for any Gymnasium env: `make_env` reads its spaces into an `EnvSpec`.
 
 ``GymEnv`` is a thin host-side wrapper: float32 flat observations (an int32 index for Discrete
-ones, which tabular agents use), Python scalars for reward and flags, and actions checked
-against the action space. Anything mbrlax cannot use yet
-(pixels, dict observations, multi-discrete actions, unbounded actions, ...) is refused here,
-at the boundary, with a message that says what to do instead.
+ones, which tabular agents use; uint8 ``[H, W, 3]`` frames, which PlaNet and Dreamer use),
+Python scalars for reward and flags, and actions checked against the action space. Any env id
+may ask for pixel observations, ``ID?pixels=64`` (:mod:`mbrlax.envs.pixels`). Anything mbrlax
+cannot use yet (dict observations, multi-discrete actions, unbounded actions, ...) is refused
+here, at the boundary, with a message that says what to do instead.
 """
 
 from __future__ import annotations
@@ -21,10 +22,18 @@ from jaxtyping import Float
 from mbrlax.envs.base import EnvError
 from mbrlax.envs.dmc import DMC_PREFIX, make_dmc
 from mbrlax.envs.jax_gym import JaxGymEnv
+from mbrlax.envs.pixels import GymPixels, PixelEnv, split_env_options
 from mbrlax.envs.registry import JAX_ENV_PREFIX, JAX_ENVS, list_jax_envs, make_jax_env
 from mbrlax.envs.spec import EnvSpec
 
-__all__ = ["EnvError", "GymEnv", "make_env", "spec_from_spaces", "find_time_limit"]
+__all__ = [
+    "EnvError",
+    "GymEnv",
+    "make_env",
+    "make_gymnasium_env",
+    "spec_from_spaces",
+    "find_time_limit",
+]
 
 
 def _mujoco_available() -> bool:
@@ -45,11 +54,15 @@ def _observation_problem(space: gymnasium.Space, env_id: str) -> str | None:
             f"{env_id}: observation space {space} is not supported; mbrlax needs a flat Box of "
             "floats (state vector). Wrap the env so it returns one."
         )
+    if len(space.shape) == 3 and space.shape[-1] == 3 and space.dtype == np.uint8:
+        return None  # RGB frames [H, W, 3] (PlaNet, Dreamer)
     if space.dtype == np.uint8 or len(space.shape) > 1:
         return (
-            f"{env_id}: observation space Box{space.shape} of {space.dtype} looks like images; "
-            "pixel observations are not supported yet; use a state-based env or flatten the "
-            "observation (gymnasium.wrappers.FlattenObservation) if it is not an image."
+            f"{env_id}: observation space Box{space.shape} of {space.dtype} is neither a vector "
+            "of floats nor RGB frames (uint8 [H, W, 3]); for images, make them uint8 [H, W, 3] "
+            "(a grey frame: stack it 3 times), or ask mbrlax to render the env: "
+            f"'{env_id}?pixels=64'; otherwise flatten the observation "
+            "(gymnasium.wrappers.FlattenObservation)."
         )
     if len(space.shape) == 0:
         return (
@@ -165,8 +178,9 @@ class GymEnv:
         self.spec = spec_from_spaces(env, env_id)
 
     def reset(self, seed: int | None = None) -> tuple[Float[np.ndarray, " obs_dim"], dict]:
-        """Start an episode; returns ``(obs, info)``, ``obs`` float32 ``[obs_dim]`` (or an
-        int32 ``[]`` in ``[0, num_states)`` for Discrete observations)."""
+        """Start an episode; returns ``(obs, info)``, ``obs`` float32 ``[obs_dim]`` (an int32
+        ``[]`` in ``[0, num_states)`` for Discrete observations, uint8 ``[H, W, 3]`` for
+        frames)."""
         obs, info = self.env.reset(seed=seed)
         return self._from_env_obs(obs), info
 
@@ -190,7 +204,7 @@ class GymEnv:
         space = self.env.observation_space
         if isinstance(space, spaces.Discrete):
             return np.asarray(int(obs) - int(space.start), np.int32)
-        return np.asarray(obs, dtype=np.float32)
+        return np.asarray(obs, dtype=self.spec.obs_dtype)
 
     def _to_env_action(self, action: Any) -> Any:
         space = self.env.action_space
@@ -272,7 +286,8 @@ def _make_gymnasium(env_id: str, **kwargs: Any) -> gymnasium.Env:
 
 def make_env(env: str | gymnasium.Env, **kwargs: Any) -> GymEnv:
     """Make an mbrlax-ready env from a Gymnasium id, an ``mbrlax/...`` id, a DeepMind Control
-    ``dmc/DOMAIN-TASK`` id (:mod:`mbrlax.envs.dmc`), or an env instance.
+    ``dmc/DOMAIN-TASK`` id (:mod:`mbrlax.envs.dmc`), or an env instance; ``ID?pixels=64``
+    observes any of these ids through 64 x 64 RGB frames (:mod:`mbrlax.envs.pixels`).
 
     Keyword arguments go to ``gymnasium.make`` for Gymnasium ids (e.g. ``render_mode``), and to
     the env's constructor for ``mbrlax/...`` and ``dmc/...`` ids (``render_mode`` goes to
@@ -291,11 +306,26 @@ def make_env(env: str | gymnasium.Env, **kwargs: Any) -> GymEnv:
             f"make_env expects a Gymnasium id, an 'mbrlax/...' id or a gymnasium.Env, got "
             f"{type(env).__name__}. For a JAX-native env object, use JaxGymEnv(jax_env)."
         )
-    if env.startswith(JAX_ENV_PREFIX):
-        if env not in JAX_ENVS:
-            raise _unknown_id_error(env)
+    return GymEnv(make_gymnasium_env(env, **kwargs), env)
+
+
+def make_gymnasium_env(env_id: str, **kwargs: Any) -> gymnasium.Env:
+    """The ``gymnasium.Env`` behind any id :func:`make_env` takes (its spaces not yet checked:
+    :func:`mbrlax.envs.check_env` reports on them)."""
+    if env_id.startswith(DMC_PREFIX):
+        return make_dmc(env_id, **kwargs)
+    base, options = split_env_options(env_id, {"pixels": int})
+    pixels = options.get("pixels")
+    if base.startswith(JAX_ENV_PREFIX):
+        if base not in JAX_ENVS:
+            raise _unknown_id_error(base)
         render_mode = kwargs.pop("render_mode", None)
-        return GymEnv(JaxGymEnv(make_jax_env(env, **kwargs), render_mode=render_mode), env)
-    if env.startswith(DMC_PREFIX):
-        return GymEnv(make_dmc(env, **kwargs), env)
-    return GymEnv(_make_gymnasium(env, **kwargs), env)
+        jax_env = make_jax_env(base, **kwargs)
+        if pixels is not None:
+            jax_env = PixelEnv(jax_env, pixels)
+        return JaxGymEnv(jax_env, render_mode=render_mode)
+    if pixels is None:
+        return _make_gymnasium(base, **kwargs)
+    if kwargs.get("render_mode", "rgb_array") != "rgb_array":
+        raise EnvError(f"{env_id!r} renders its observations: leave render_mode out (rgb_array).")
+    return GymPixels(_make_gymnasium(base, **{**kwargs, "render_mode": "rgb_array"}), pixels)

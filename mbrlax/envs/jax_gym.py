@@ -1,8 +1,4 @@
-"""`JaxGymEnv`: a Gymnasium face on a JAX-native env, so the host runner can drive it.
-
-Also holds the tiny numpy rasteriser the JAX envs use to draw ``rgb_array`` frames (no pygame,
-no display needed).
-"""
+"""`JaxGymEnv`: a Gymnasium face on a JAX-native env, so the host runner can drive it."""
 
 from __future__ import annotations
 
@@ -15,9 +11,6 @@ import numpy as np
 from jaxtyping import UInt8
 
 from mbrlax.envs.base import EnvState, JaxEnv
-
-FRAME_SIZE = 200
-"""Side in pixels of the square frames drawn by the JAX envs."""
 
 
 @runtime_checkable
@@ -57,6 +50,8 @@ class JaxGymEnv(gymnasium.Env):
         spec = jax_env.spec
         if spec.is_tabular:
             self.observation_space = gymnasium.spaces.Discrete(int(spec.num_states))
+        elif spec.is_image:
+            self.observation_space = gymnasium.spaces.Box(0, 255, spec.obs_shape, np.uint8)
         else:
             self.observation_space = gymnasium.spaces.Box(
                 -np.inf, np.inf, shape=spec.obs_shape, dtype=np.float32
@@ -76,8 +71,8 @@ class JaxGymEnv(gymnasium.Env):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Start an episode; returns ``(obs, info)`` (``obs`` float32 ``[obs_dim]``, or int32
-        ``[]`` for discrete observations).
+        """Start an episode; returns ``(obs, info)`` (``obs`` float32 ``[obs_dim]``, int32
+        ``[]`` for discrete observations, uint8 ``[H, W, 3]`` for frames).
 
         The first reset starts the env afresh (``jax_env.reset``); later ones start the next
         episode of the same run (``jax_env.next_episode``), which for most envs is the same
@@ -135,52 +130,3 @@ class JaxGymEnv(gymnasium.Env):
         if self._state is None:
             raise gymnasium.error.ResetNeeded("Call reset() before render().")
         return self.jax_env.render_rgb(jax.device_get(self._state))
-
-
-# --- a tiny rasteriser: enough to draw poles, carts and targets without pygame -------------
-
-
-class Canvas:
-    """A white ``uint8 [size, size, 3]`` image with world coordinates ``[-extent, extent]^2``.
-
-    World ``y`` points up; the image's rows point down, which :meth:`_pixels` takes care of.
-    """
-
-    def __init__(self, extent: float, size: int = FRAME_SIZE):
-        self.extent = extent
-        self.size = size
-        self.image = np.full((size, size, 3), 255, dtype=np.uint8)
-        centres = (np.arange(size) + 0.5) / size * 2 * extent - extent
-        # World coordinates of every pixel centre: x along columns, y up along rows.
-        self._x, self._y = np.meshgrid(centres, centres[::-1])
-
-    def segment(
-        self,
-        p0: tuple[float, float],
-        p1: tuple[float, float],
-        width: float,
-        color: tuple[int, int, int],
-    ) -> Canvas:
-        """Draw a thick line (a capsule) of ``width`` world units from ``p0`` to ``p1``."""
-        d = np.subtract(p1, p0)
-        denom = max(float(d @ d), 1e-12)
-        t = np.clip(((self._x - p0[0]) * d[0] + (self._y - p0[1]) * d[1]) / denom, 0.0, 1.0)
-        dist2 = (self._x - p0[0] - t * d[0]) ** 2 + (self._y - p0[1] - t * d[1]) ** 2
-        self.image[dist2 <= (width / 2) ** 2] = color
-        return self
-
-    def disc(
-        self, centre: tuple[float, float], radius: float, color: tuple[int, int, int]
-    ) -> Canvas:
-        """Draw a filled disc."""
-        dist2 = (self._x - centre[0]) ** 2 + (self._y - centre[1]) ** 2
-        self.image[dist2 <= radius**2] = color
-        return self
-
-    def box(
-        self, centre: tuple[float, float], half: tuple[float, float], color: tuple[int, int, int]
-    ) -> Canvas:
-        """Draw a filled axis-aligned rectangle of half-sizes ``half``."""
-        inside = (np.abs(self._x - centre[0]) <= half[0]) & (np.abs(self._y - centre[1]) <= half[1])
-        self.image[inside] = color
-        return self

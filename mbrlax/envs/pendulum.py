@@ -11,7 +11,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray, UInt8
 
 from mbrlax.envs.base import EnvStep, JaxEnv
-from mbrlax.envs.jax_gym import Canvas
+from mbrlax.envs.canvas import FRAME_SIZE, Canvas
 from mbrlax.envs.spec import EnvSpec
 
 
@@ -141,14 +141,18 @@ class Pendulum(JaxEnv):
         """The state of ``[cos th, sin th, th_dot]``, the angle in ``(-pi, pi]``."""
         return PendulumState(jnp.arctan2(obs[1], obs[0]), obs[2])
 
-    def render_rgb(self, state: PendulumState) -> UInt8[np.ndarray, "200 200 3"]:
-        """Draw the rod (red) from the pivot (black); host side, ``uint8 [200, 200, 3]``."""
-        th = float(state.theta)
-        tip = (-np.sin(th) * self.length, np.cos(th) * self.length)
-        canvas = Canvas(extent=1.3 * self.length)
+    def draw(self, state: PendulumState, size: int) -> UInt8[Array, "size size 3"]:
+        """The rod (red) from the pivot (black), ``uint8 [size, size, 3]``; traceable, so pixel
+        observations run under jit (:class:`mbrlax.envs.pixels.PixelEnv`)."""
+        tip = (-jnp.sin(state.theta) * self.length, jnp.cos(state.theta) * self.length)
+        canvas = Canvas(extent=1.3 * self.length, size=size)
         canvas.segment((0.0, 0.0), tip, 0.2 * self.length, (204, 77, 77))
         canvas.disc((0.0, 0.0), 0.05 * self.length, (0, 0, 0))
         return canvas.image
+
+    def render_rgb(self, state: PendulumState) -> UInt8[np.ndarray, "200 200 3"]:
+        """:meth:`draw` at 200 x 200 pixels, on the host."""
+        return np.asarray(self.draw(state, FRAME_SIZE))
 
 
 def pendulum_swingup(**kwargs) -> Pendulum:

@@ -12,7 +12,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray, UInt8
 
 from mbrlax.envs.base import EnvStep, JaxEnv
-from mbrlax.envs.jax_gym import Canvas
+from mbrlax.envs.canvas import FRAME_SIZE, Canvas
 from mbrlax.envs.spec import EnvSpec
 
 
@@ -132,12 +132,17 @@ class PointMass(JaxEnv):
         gain = -math.expm1(-c * dt) / c  # (1 - exp(-c dt)) / c, accurate for small c dt
         return (gain, decay), ((dt - gain) / c, gain)
 
-    def render_rgb(self, state: PointMassState) -> UInt8[np.ndarray, "200 200 3"]:
-        """The point (blue) and the origin (black cross) on axes 0, 1; ``uint8 [200, 200, 3]``."""
-        p = np.asarray(state.position, dtype=np.float64)
-        xy = (float(p[0]), float(p[1]) if self.dim > 1 else 0.0)
-        canvas = Canvas(extent=1.5)
+    def draw(self, state: PointMassState, size: int) -> UInt8[Array, "size size 3"]:
+        """The point (blue) and the origin (black cross) on axes 0, 1, ``uint8 [size, size,
+        3]``; traceable (pixel observations run under jit)."""
+        p = state.position
+        xy = (p[0], p[1] if self.dim > 1 else 0.0)
+        canvas = Canvas(extent=1.5, size=size)
         canvas.segment((-0.08, 0.0), (0.08, 0.0), 0.02, (0, 0, 0))
         canvas.segment((0.0, -0.08), (0.0, 0.08), 0.02, (0, 0, 0))
-        canvas.disc(xy, 0.06, (51, 102, 204))
+        canvas.disc(xy, 0.12, (51, 102, 204))
         return canvas.image
+
+    def render_rgb(self, state: PointMassState) -> UInt8[np.ndarray, "200 200 3"]:
+        """:meth:`draw` at 200 x 200 pixels, on the host."""
+        return np.asarray(self.draw(state, FRAME_SIZE))

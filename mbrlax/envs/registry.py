@@ -14,6 +14,7 @@ from mbrlax.envs.cartpole_swingup import CartpoleSwingup
 from mbrlax.envs.catch import Catch
 from mbrlax.envs.maze import blocking_maze, dyna_maze, shortcut_maze
 from mbrlax.envs.pendulum import Pendulum, pendulum_swingup
+from mbrlax.envs.point_goal import PointGoal, point_reach
 from mbrlax.envs.point_mass import PointMass
 
 JAX_ENVS: dict[str, Callable[..., JaxEnv]] = {
@@ -22,6 +23,8 @@ JAX_ENVS: dict[str, Callable[..., JaxEnv]] = {
     "mbrlax/CartpoleSwingup-v0": CartpoleSwingup,
     "mbrlax/BicycleTrack-v0": Bicycle,
     "mbrlax/PointMass-v0": PointMass,
+    "mbrlax/PointGoal-v0": PointGoal,
+    "mbrlax/PointReach-v0": point_reach,
     "mbrlax/AcrobotSwingup-v0": Acrobot,
     "mbrlax/DynaMaze-v0": dyna_maze,
     "mbrlax/BlockingMaze-v0": blocking_maze,

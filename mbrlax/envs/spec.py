@@ -14,7 +14,8 @@ class EnvSpec:
 
     Attributes:
         env_id: the id the env was made from (e.g. ``"Pendulum-v1"``), or the class name.
-        obs_shape: shape of one observation, e.g. ``(3,)``.
+        obs_shape: shape of one observation, e.g. ``(3,)``; ``(H, W, 3)`` for RGB frames
+            (pixel observations, ``uint8``).
         action_kind: ``"continuous"`` (Box actions) or ``"discrete"`` (Discrete actions).
         action_shape: ``(A,)`` for continuous actions, ``()`` for discrete ones.
         action_low: lower bound per action dimension (continuous only, finite).
@@ -56,9 +57,16 @@ class EnvSpec:
         return self.num_states is not None
 
     @property
+    def is_image(self) -> bool:
+        """Whether observations are RGB frames ``[H, W, 3]`` (``uint8``)."""
+        return len(self.obs_shape) == 3
+
+    @property
     def obs_dtype(self) -> type[np.generic]:
-        """``int32`` for discrete observations, ``float32`` for vectors."""
-        return np.int32 if self.is_tabular else np.float32
+        """``int32`` for discrete observations, ``uint8`` for frames, ``float32`` for vectors."""
+        if self.is_tabular:
+            return np.int32
+        return np.uint8 if self.is_image else np.float32
 
     def action_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """``(low [A], high [A])`` as float32 arrays; raises for discrete action spaces."""

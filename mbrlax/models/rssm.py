@@ -14,10 +14,14 @@ gradient step at a time (:meth:`RSSM.update`); the prior is what imagination and
 the latent state, so any planner plans through it once the nets are closed over, and
 :meth:`RSSM.observe_step` filters the latent state with each real observation (acting).
 
-This is the vector-observation model (MLP encoder and decoder, inputs in symlog); DreamerV3's
-defaults are kept where they do not depend on scale (unimix 1%, free bits 1 nat, KL weights
-0.5 / 0.1 of the paper, 255 two-hot bins, a LayerNorm GRU with update bias -1, gradient norm
-clipped at 1,000); the sizes default to a model that trains on 2 CPU cores.
+Vector observations go through an MLP encoder and decoder in symlog space; RGB frames (``uint8
+[S, S, 3]``, ``S`` a power of two from 8) through DreamerV3's CNN pair: stride-2 4 x 4
+convolutions (``depth``, ``2 depth``, ... channels, channel LayerNorm and SiLU) down to 4 x 4,
+and transposed convolutions back up, the frame scaled to ``[-0.5, 0.5]`` and its reconstruction
+error summed over pixels. DreamerV3's defaults are kept where they do not depend on scale
+(unimix 1%, free bits 1 nat, KL weights 0.5 / 0.1 of the paper, 255 two-hot bins, a LayerNorm
+GRU with update bias -1, gradient norm clipped at 1,000); the sizes default to a model that
+trains on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -60,6 +64,8 @@ class RSSMConfig:
         dyn_scale: weight of the loss training the prior towards the posterior (paper: 0.5).
         rep_scale: weight of the loss training the posterior towards the prior (paper: 0.1).
         bins: two-hot bins of the reward head (DreamerV3: 255).
+        depth: channels of the first convolution for frame observations, doubled at each
+            halving of the resolution (DreamerV3: 32 to 96 with model size).
         learning_rate: Adam's step size (DreamerV3 paper: 1e-4).
         grad_clip: the gradient's global norm is clipped to this (DreamerV3 paper: 1000).
     """
@@ -74,11 +80,12 @@ class RSSMConfig:
     dyn_scale: float = 0.5
     rep_scale: float = 0.1
     bins: int = 255
+    depth: int = 16
     learning_rate: float = 1e-4
     grad_clip: float = 1000.0
 
     def __post_init__(self) -> None:
-        for name in ("deter", "stoch", "classes", "units", "bins"):
+        for name in ("deter", "stoch", "classes", "units", "bins", "depth"):
             if getattr(self, name) < 1:
                 raise ValueError(f"RSSMConfig.{name} must be >= 1, got {getattr(self, name)}.")
         if self.classes < 2 or self.bins < 2:
@@ -151,15 +158,115 @@ def apply_mlp(net: tuple[Dense, ...], x: Float[Array, " i"]) -> Float[Array, " o
     return x
 
 
-class RSSMNets(eqx.Module):
-    """The networks of an :class:`RSSM` (arrays only: they checkpoint as they are)."""
+class Conv(eqx.Module):
+    """``[S, S, in] -> [S / 2, S / 2, out]``: a 4 x 4 convolution of stride 2, channel
+    LayerNorm and SiLU; ``transpose`` instead doubles the side (the decoder's), and an output
+    layer (no ``scale``) is linear."""
 
-    encoder: tuple[Dense, ...]
+    weight: Float[Array, "4 4 i o"]
+    bias: Float[Array, " o"]
+    scale: Float[Array, " o"] | None
+    offset: Float[Array, " o"] | None
+    transpose: bool = eqx.field(static=True, default=False)
+
+    def __call__(self, x: Float[Array, "S S i"]) -> Float[Array, "T T o"]:
+        dims = ("NHWC", "HWIO", "NHWC")
+        if self.transpose:
+            y = jax.lax.conv_transpose(x[None], self.weight, (2, 2), "SAME", dimension_numbers=dims)
+        else:
+            y = jax.lax.conv_general_dilated(
+                x[None], self.weight, (2, 2), "SAME", dimension_numbers=dims
+            )
+        y = y[0] + self.bias
+        if self.scale is None:
+            return y
+        mean, var = y.mean(-1, keepdims=True), y.var(-1, keepdims=True)
+        return jax.nn.silu((y - mean) * jax.lax.rsqrt(var + 1e-3) * self.scale + self.offset)
+
+
+def _conv(key: PRNGKeyArray, n_in: int, n_out: int, hidden: bool, transpose: bool) -> Conv:
+    bound = math.sqrt(3.0 / (16 * n_in))  # variance-scaling (fan-in) uniform
+    weight = jax.random.uniform(key, (4, 4, n_in, n_out), jnp.float32, -bound, bound)
+    norm = (jnp.ones(n_out), jnp.zeros(n_out)) if hidden else (None, None)
+    return Conv(weight, jnp.zeros(n_out), *norm, transpose=transpose)
+
+
+class FrameEncoder(eqx.Module):
+    """``uint8 [S, S, 3] -> [units]``: halve to 4 x 4 with :class:`Conv`, flatten, one
+    :class:`Dense`."""
+
+    convs: tuple[Conv, ...]
+    out: Dense
+
+    def __call__(self, frame: Array) -> Float[Array, " U"]:
+        x = frame.astype(jnp.float32) / 255.0 - 0.5
+        for conv in self.convs:
+            x = conv(x)
+        return self.out(x.reshape(-1))
+
+
+class FrameDecoder(eqx.Module):
+    """``[F] -> [S, S, 3]`` in ``[-0.5, 0.5]`` space: a :class:`Dense` to 4 x 4, then
+    transposed :class:`Conv` doubling to ``S`` (the last one linear, 3 channels)."""
+
+    inp: Dense
+    convs: tuple[Conv, ...]
+    channels: int = eqx.field(static=True)
+
+    def __call__(self, features: Float[Array, " F"]) -> Float[Array, "S S 3"]:
+        x = self.inp(features).reshape(4, 4, self.channels)
+        for conv in self.convs:
+            x = conv(x)
+        return x
+
+
+def frame_stages(obs_shape: tuple[int, ...]) -> int:
+    """How many halvings take a frame of ``obs_shape`` to 4 x 4; ``ValueError`` unless it is
+    square with a power-of-two side of at least 8."""
+    side = obs_shape[0]
+    stages = int(round(math.log2(side / 4))) if side >= 4 else 0
+    if obs_shape[:2] != (side, side) or side < 8 or 4 * 2**stages != side:
+        raise ValueError(
+            f"the RSSM's CNN reads square frames with a power-of-two side of at least 8 (16, "
+            f"32, 64, ...), got {obs_shape}; ask for one with ?pixels=64 in the env id."
+        )
+    return stages
+
+
+def frame_networks(
+    key: PRNGKeyArray, obs_shape: tuple[int, ...], depth: int, units: int, feat: int
+) -> tuple[FrameEncoder, FrameDecoder]:
+    """The CNN encoder and decoder for frames of ``obs_shape``."""
+    stages = frame_stages(obs_shape)
+    chans = [depth * 2**i for i in range(stages)]
+    keys = jax.random.split(key, 2 * stages + 2)
+    down = [
+        _conv(k, c_in, c_out, True, False)
+        for k, c_in, c_out in zip(keys[:stages], [3] + chans[:-1], chans, strict=True)
+    ]
+    encoder = FrameEncoder(tuple(down), _dense(keys[stages], 16 * chans[-1], units, True))
+    ups = chans[::-1][1:] + [3]
+    up = [
+        _conv(k, c_in, c_out, c_out != 3 or i < stages - 1, True)
+        for i, (k, c_in, c_out) in enumerate(
+            zip(keys[stages + 1 : 2 * stages + 1], chans[::-1], ups, strict=True)
+        )
+    ]
+    inp = _dense(keys[-1], feat, 16 * chans[-1], True)
+    return encoder, FrameDecoder(inp, tuple(up), chans[-1])
+
+
+class RSSMNets(eqx.Module):
+    """The networks of an :class:`RSSM` (arrays only: they checkpoint as they are); the
+    encoder and decoder are MLPs for vectors, a :class:`FrameEncoder` and
+    :class:`FrameDecoder` for frames."""
+
+    encoder: Any
     img_in: Dense
     gru: Dense
     prior: tuple[Dense, ...]
     post: tuple[Dense, ...]
-    decoder: tuple[Dense, ...]
+    decoder: Any
     reward: tuple[Dense, ...]
     cont: tuple[Dense, ...]
 
@@ -173,12 +280,25 @@ class RSSMParams(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class RSSM:
-    """A recurrent state-space model of ``obs_dim``-vector observations and ``action_dim``
-    actions (see the module docstring). Static and hashable: methods jit with it static."""
+    """A recurrent state-space model of observations of ``obs_shape`` (a vector ``(d,)`` or
+    RGB frames ``(S, S, 3)``) and ``action_dim`` actions (see the module docstring). Static and
+    hashable: methods jit with it static."""
 
     config: RSSMConfig
-    obs_dim: int
+    obs_shape: tuple[int, ...]
     action_dim: int
+
+    def __post_init__(self) -> None:
+        if self.is_image:
+            frame_stages(self.obs_shape)
+        elif len(self.obs_shape) != 1:
+            raise ValueError(
+                f"the RSSM reads vectors (d,) or RGB frames (S, S, 3), got {self.obs_shape}."
+            )
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.obs_shape) == 3
 
     # ---------------------------------------------------------------- parameters and state
     def init(self, key: PRNGKeyArray) -> RSSMParams:
@@ -186,13 +306,19 @@ class RSSM:
         latent = c.stoch * c.classes
         feat = c.deter + latent
         keys = jax.random.split(key, 8)
+        if self.is_image:
+            encoder, decoder = frame_networks(keys[0], self.obs_shape, c.depth, c.units, feat)
+        else:
+            (d,) = self.obs_shape
+            encoder = mlp(keys[0], d, c.units, c.layers, c.units)
+            decoder = mlp(keys[5], feat, c.units, c.layers, d)
         nets = RSSMNets(
-            encoder=mlp(keys[0], self.obs_dim, c.units, c.layers, c.units),
+            encoder=encoder,
             img_in=_dense(keys[1], latent + self.action_dim, c.units, True),
             gru=_dense(keys[2], c.units + c.deter, 3 * c.deter, True, activate=False),
             prior=mlp(keys[3], c.deter, c.units, 1, latent),
             post=mlp(keys[4], c.deter + c.units, c.units, 1, latent),
-            decoder=mlp(keys[5], feat, c.units, c.layers, self.obs_dim),
+            decoder=decoder,
             reward=mlp(keys[6], feat, c.units, c.layers, c.bins, out_scale=0.0),
             cont=mlp(keys[7], feat, c.units, c.layers, 1),
         )
@@ -232,16 +358,35 @@ class RSSM:
         logits = self._logits(nets.prior, deter)
         return RSSMState(deter, straight_through_sample(key, logits)), logits
 
-    def encode(self, nets: RSSMNets, obs: Float[Array, " d"]) -> Float[Array, " U"]:
-        """``[units]`` the embedding of an observation (inputs in symlog)."""
+    def encode(self, nets: RSSMNets, obs: Array) -> Float[Array, " U"]:
+        """``[units]`` the embedding of an observation (a vector in symlog, a frame by the
+        CNN)."""
+        if self.is_image:
+            return nets.encoder(obs)
         return apply_mlp(nets.encoder, symlog(obs))
+
+    def _reconstruction(self, nets: RSSMNets, features: Array) -> Array:
+        """The decoder's output: the obs in symlog space, or the frame in ``[-0.5, 0.5]``."""
+        if self.is_image:
+            return nets.decoder(features)
+        return apply_mlp(nets.decoder, features)
+
+    def _target(self, obs: Array) -> Array:
+        """What :meth:`_reconstruction` should output for ``obs``."""
+        if self.is_image:
+            return obs.astype(jnp.float32) / 255.0 - 0.5
+        return symlog(obs)
+
+    def _obs_loss(self, nets: RSSMNets, features: Array, obs: Array) -> Float[Array, ""]:
+        """Squared reconstruction error, summed over the observation's entries."""
+        return jnp.sum((self._reconstruction(nets, features) - self._target(obs)) ** 2)
 
     def observe_step(
         self,
         nets: RSSMNets,
         state: RSSMState,
         action: Float[Array, " A"],
-        obs: Float[Array, " d"],
+        obs: Array,
         key: PRNGKeyArray,
     ) -> tuple[RSSMState, Float[Array, "G K"], Float[Array, "G K"]]:
         """The step to a real observation: ``(posterior_state, post_logits, prior_logits)``.
@@ -258,7 +403,7 @@ class RSSM:
         state: RSSMState,
         prev_action: Float[Array, " A"],
         first: Bool[Array, ""],
-        obs: Float[Array, " d"],
+        obs: Array,
         key: PRNGKeyArray,
     ) -> RSSMState:
         """The latent state after the real observation ``obs``: the posterior from ``state``
@@ -269,15 +414,19 @@ class RSSM:
         action = jnp.where(first, 0.0, prev_action)
         return self.observe_step(nets, previous, action, obs, key)[0]
 
-    def first_state(self, nets: RSSMNets, obs: Float[Array, " d"], key: PRNGKeyArray) -> RSSMState:
+    def first_state(self, nets: RSSMNets, obs: Array, key: PRNGKeyArray) -> RSSMState:
         """The latent state of an episode's first observation."""
         return self.observe_step(nets, self.initial_state(), jnp.zeros(self.action_dim), obs, key)[
             0
         ]
 
-    def decode(self, nets: RSSMNets, state: RSSMState) -> Float[Array, " d"]:
-        """``[d]`` the predicted observation (the decoder predicts it in symlog space)."""
-        return symexp(apply_mlp(nets.decoder, self.features(state)))
+    def decode(self, nets: RSSMNets, state: RSSMState) -> Array:
+        """The predicted observation: ``[d]`` (the decoder predicts it in symlog space), or a
+        frame ``[S, S, 3]`` as floats in ``[0, 255]``."""
+        out = self._reconstruction(nets, self.features(state))
+        if self.is_image:
+            return jnp.clip((out + 0.5) * 255.0, 0.0, 255.0)
+        return symexp(out)
 
     def reward(self, nets: RSSMNets, state: RSSMState) -> Float[Array, ""]:
         """``[]`` the predicted reward of arriving in ``state``."""
@@ -308,8 +457,9 @@ class RSSM:
         Each row ``(obs, action, reward, next_obs, terminated)`` steps the latent state with
         its action and observes its ``next_obs``; the heads at the posterior state predict
         ``next_obs``, ``reward`` and ``1 - terminated``. Where a row starts an episode
-        (``is_first``), the state is first reset to the posterior of its ``obs``, whose
-        reconstruction and KL terms count too.
+        (``is_first``), the state is first reset to the posterior of its ``obs``, whose KL
+        terms and (for vectors; frames are not decoded twice per row) reconstruction count
+        too.
         """
         c = self.config
         bins = twohot_bins(c.bins)
@@ -340,10 +490,12 @@ class RSSM:
             state = jax.tree.map(lambda a, b: jnp.where(first, a, b), start, state)
             nxt, post, prior = self.observe_step(nets, state, action, next_obs, k1)
             feat = self.features(nxt)
-            pred = apply_mlp(nets.decoder, feat)
-            obs_loss = jnp.sum((pred - symlog(next_obs)) ** 2)
-            first_pred = apply_mlp(nets.decoder, self.features(start))
-            obs_loss += jnp.where(first, jnp.sum((first_pred - symlog(obs)) ** 2), 0.0)
+            obs_loss = self._obs_loss(nets, feat, next_obs)
+            if not self.is_image:
+                # An episode's first observation is reconstructed too; for frames it is only
+                # encoded (reconstructing it would run the CNN decoder twice per row).
+                first_loss = self._obs_loss(nets, self.features(start), obs)
+                obs_loss += jnp.where(first, first_loss, 0.0)
             reward_loss = twohot_loss(apply_mlp(nets.reward, feat), reward, bins)
             cont = apply_mlp(nets.cont, feat)[0]
             cont_loss = optax.sigmoid_binary_cross_entropy(

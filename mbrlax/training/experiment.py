@@ -133,6 +133,12 @@ class Experiment:
 
     def make_agent(self, spec) -> Any:
         """The agent for the env of ``spec``."""
+        if spec.is_image and not self.entry.pixels:
+            raise ValueError(
+                f"{self.entry.label} needs vector observations, and {self.env!r} gives "
+                f"{spec.obs_shape[0]} x {spec.obs_shape[1]} frames; learn from pixels with "
+                "`mbrlax train dreamer` or `mbrlax train planet`, or drop ?pixels= from the id."
+            )
         model = None
         if self.entry.known_model:
             model_id = getattr(self, "model", None)

@@ -9,9 +9,9 @@ GENERAL = Preset(
     DreamerConfig(),
     RunnerConfig(episodes=50, warmup_steps=1000, refit_every=100, eval_episodes=1),
 )
-"""Random actions for the first 1,000 env steps, then 100 training steps (each on 16 x 32
-replayed steps) after every 100 env steps: a train ratio of 512 replayed steps per env step
-(DreamerV3's DMC proprio setting)."""
+"""Random actions for the first 1,000 env steps, then 100 training steps (each on 16 x 16
+replayed steps) after every 100 env steps: a train ratio of 256 replayed steps per env step
+(DreamerV3's DMC setting: 512)."""
 
 
 def dreamer_preset(env_id: str) -> Preset:

@@ -6,7 +6,8 @@ given the previous action), and a planner (CEM, as in the paper) optimises an ac
 through the RSSM's prior, scoring it by the rewards the model predicts; the first action is
 executed. After every episode (or every ``--refit-every`` env steps) the model takes
 ``train_steps`` gradient steps on sequences drawn from the replay buffer. Nothing is learned but
-the model: no policy, no value. Observations are vectors here; the reward is always learned.
+the model: no policy, no value. Observations are vectors or RGB frames (``ID?pixels=64``);
+the reward is always learned.
 """
 
 from __future__ import annotations
@@ -77,13 +78,13 @@ class PlaNet:
     def __post_init__(self) -> None:
         if not self.spec.is_continuous or self.spec.is_tabular:
             raise ValueError(
-                f"PlaNet plans Box actions from vector observations, and {self.spec.env_id} has "
+                f"PlaNet plans Box actions from vectors or frames, and {self.spec.env_id} has "
                 "Discrete actions or discrete observations; use `mbrlax train muzero`."
             )
 
     @functools.cached_property
     def model(self) -> RSSM:
-        return RSSM(self.config.model, self.spec.obs_dim, self.spec.action_dim)
+        return RSSM(self.config.model, self.spec.obs_shape, self.spec.action_dim)
 
     @functools.cached_property
     def planner(self):
