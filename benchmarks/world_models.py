@@ -1,0 +1,219 @@
+"""Latent world models on DeepMind Control: Dreamer and PlaNet (and PETS on the same budget)
+against DreamerV3's published scores, from the state or from 64 x 64 pixels; and the speed of
+the world model's updates and of imagination next to the matmul peak of the same process.
+
+Budgets are in **control steps** ("frames", as the PlaNet, Dreamer and DreamerV3 papers count
+them on DMC): ``--frames 100000`` at action repeat 2 is 50,000 env steps of mbrlax. Each
+(task, algorithm, seed) is a trial of ``mbrlax sweep`` with the algorithm's defaults (its
+preset), an ordinary run directory under ``--out`` (default ``~/mbrlax-bench/world_models``,
+outside the work tree): rerunning the same command continues unfinished runs and skips finished
+ones. The results file ``benchmarks/results/world_models-<task>[-pixels].json`` holds per-seed
+curves and the table; ``--merge`` keeps the seeds an earlier results file already has (each
+with the commit it was measured at), so seeds measured in different sessions add up.
+
+    python benchmarks/world_models.py --tasks cartpole-swingup --algos dreamer --seeds 0 1 2
+    python benchmarks/world_models.py --tasks cartpole-swingup --pixels --seeds 0
+    python benchmarks/world_models.py --throughput-only
+    python benchmarks/world_models.py --tasks cartpole-swingup --seeds 0 --frames 4000 \\
+        --out /tmp/wm-smoke --results-dir /tmp/results          # a smoke run
+
+Anchors (DreamerV3, Hafner et al. 2023, DMC at 100k frames, action repeat 2, the released
+scores): proprio cartpole-swingup 528, pendulum-swingup 830, reacher-easy 693; pixels
+cartpole-swingup 599.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from planner_speed import matmul_peak_gflops
+
+from mbrlax.agents.dreamer import Dreamer, DreamerConfig
+from mbrlax.data.buffer import ReplayBuffer, Transition
+from mbrlax.envs import EnvSpec
+from mbrlax.training.bench import (
+    Table,
+    add_sweep_arguments,
+    curve_record,
+    default_results_dir,
+    git_commit,
+    mean_se_text,
+    per_seed_text,
+    read_results,
+    run_seeds,
+    slug,
+    split_train_args,
+    sweep_settings,
+    write_results,
+)
+
+BENCHMARK = "world_models"
+DREAMERV3 = {
+    ("cartpole-swingup", False): 528.0,
+    ("pendulum-swingup", False): 830.0,
+    ("reacher-easy", False): 693.0,
+    ("cartpole-swingup", True): 599.0,
+}
+"""DreamerV3's DMC scores at 100k frames (the issue's anchors, from its released scores)."""
+
+
+def env_id(task: str, action_repeat: int, pixels: int | None) -> str:
+    query = f"action_repeat={action_repeat}" + (f"&pixels={pixels}" if pixels else "")
+    return f"dmc/{task}?{query}"
+
+
+def train(settings, task: str, algo: str, seeds, frames: int, repeat: int, pixels) -> list[Path]:
+    """The run directories of ``algo`` on ``task`` for ``frames`` control steps, one per seed."""
+    steps = frames // repeat
+    fixed = [
+        "--total-steps", str(steps), "--episodes", str(10**6), "--no-progress",
+        "--eval-every", "5", "--checkpoint-every", "10000",
+    ]  # fmt: skip
+    eid = env_id(task, repeat, pixels)
+    group = f"{slug(eid)}-{algo}-{frames}frames"
+    return run_seeds(settings, group, algo, [eid], seeds, fixed)
+
+
+def summary_table(runs: list[dict], task: str, pixels: bool, repeat: int) -> Table:
+    """Per algorithm over seeds: the last evaluation and the mean of the last 3, in returns
+    over the task's 1,000 control steps, beside DreamerV3's score."""
+    rows = []
+    for algo in dict.fromkeys(r["algo"] for r in runs):
+        rs = [r for r in runs if r["algo"] == algo]
+        last = [r["eval_return"][-1] for r in rs]
+        last3 = [float(np.mean(r["eval_return"][-3:])) for r in rs]
+        frames = [r["env_steps"][-1] * repeat for r in rs]
+        walls = [r["wall_seconds"] / 3600 for r in rs if r["wall_seconds"] is not None]
+        rows.append([
+            algo, len(rs), round(float(np.mean(frames))), mean_se_text(last),
+            mean_se_text(last3), per_seed_text(last), DREAMERV3.get((task, pixels)),
+            round(float(np.mean(walls)), 2) if walls else None,
+        ])  # fmt: skip
+    return Table.of(
+        [
+            "algo", "seeds", "control steps", "last eval", "mean of last 3 evals",
+            "last eval per seed", "DreamerV3 at 100k", "wall hours per seed",
+        ],
+        rows,
+    )  # fmt: skip
+
+
+def merged(previous: Path, runs: list[dict]) -> list[dict]:
+    """``runs`` plus the runs of ``previous`` (a results file) of other (algo, seed) pairs."""
+    if not previous.exists():
+        return runs
+    have = {(r["algo"], r["seed"]) for r in runs}
+    old = [r for r in read_results(previous).get("runs", []) if (r["algo"], r["seed"]) not in have]
+    return sorted(old + runs, key=lambda r: (r["algo"], r["seed"]))
+
+
+# -------------------------------------------------------------------------- throughput
+
+
+def throughput(spec: EnvSpec, config: DreamerConfig, repeats: int = 3) -> dict[str, float]:
+    """Dreamer's training steps per second on ``spec`` (each: one world-model step on
+    ``batch_size`` x ``batch_length`` replayed steps and ``horizon`` imagined steps from each of
+    their states), and the replayed and imagined steps per second that makes."""
+    agent = Dreamer(config, spec)
+    state = agent.init(jax.random.key(0))
+    n = 4 * config.batch_size * config.batch_length
+    rng = np.random.default_rng(0)
+
+    def obs() -> np.ndarray:
+        if spec.is_image:
+            return rng.integers(0, 256, spec.obs_shape, np.uint8)
+        return rng.normal(size=spec.obs_shape).astype(np.float32)
+
+    rows = [
+        Transition(obs(), rng.uniform(-1, 1, spec.action_shape).astype(np.float32),
+                   np.float32(0.0), obs(), np.bool_(False))
+        for _ in range(n)
+    ]  # fmt: skip
+    buffer = ReplayBuffer.create(rows[0], n).add_batch(jax.tree.map(lambda *x: jnp.stack(x), *rows))
+    state, metrics = agent.update(state, buffer, jax.random.key(1))  # compile
+    jax.block_until_ready(metrics)
+    best = float("inf")
+    for i in range(repeats):
+        t = time.perf_counter()
+        state, metrics = agent.update(state, buffer, jax.random.key(2 + i))
+        jax.block_until_ready(metrics)
+        best = min(best, time.perf_counter() - t)
+    per_s = config.train_steps / best
+    starts = config.batch_size * config.batch_length
+    return {
+        "train_steps_per_s": per_s,
+        "replayed_steps_per_s": per_s * starts,
+        "imagined_steps_per_s": per_s * starts * config.horizon,
+    }
+
+
+def throughput_table() -> tuple[Table, dict]:
+    peak = matmul_peak_gflops()
+    config = DreamerConfig(train_steps=20)
+    cases = {
+        "DMC cartpole state (obs 5, action 1)": EnvSpec("cartpole", (5,), "continuous", (1,), (-1.0,), (1.0,)),  # noqa: E501
+        "DMC pixels 64 x 64 (action 1)": EnvSpec("cartpole", (64, 64, 3), "continuous", (1,), (-1.0,), (1.0,)),  # noqa: E501
+    }  # fmt: skip
+    rows, raw = [], {}
+    for name, spec in cases.items():
+        t = throughput(spec, config)
+        raw[name] = t
+        rows.append([
+            name, round(t["train_steps_per_s"], 2), round(t["replayed_steps_per_s"]),
+            round(t["imagined_steps_per_s"]), round(peak, 1),
+        ])  # fmt: skip
+        print(name, t, flush=True)
+    table = Table.of(
+        [
+            "Dreamer defaults on", "training steps / s", "replayed steps / s",
+            "imagined steps / s", "matmul peak GFLOP/s (same process)",
+        ],
+        rows,
+    )  # fmt: skip
+    return table, {"matmul_peak_gflops": peak, "throughput": raw}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    own, train_args = split_train_args(argv)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", nargs="+", default=["cartpole-swingup"])
+    parser.add_argument("--algos", nargs="+", default=["dreamer"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--frames", type=int, default=100_000, help="control steps per run")
+    parser.add_argument("--action-repeat", type=int, default=2)
+    parser.add_argument("--pixels", action="store_true", help="64 x 64 frames, not the state")
+    parser.add_argument("--merge", action="store_true", help="keep an earlier file's seeds")
+    parser.add_argument("--throughput-only", action="store_true")
+    add_sweep_arguments(parser, BENCHMARK)
+    args = parser.parse_args(own)
+    if args.throughput_only:
+        table, extra = throughput_table()
+        write_results(f"{BENCHMARK}-throughput", {"throughput": table}, extra=extra,
+                      results_dir=args.results_dir, argv=argv)  # fmt: skip
+        return
+    settings = sweep_settings(args, BENCHMARK, train_args)
+    pixels = 64 if args.pixels else None
+    commit = git_commit()
+    for task in args.tasks:
+        runs = []
+        for algo in args.algos:
+            dirs = train(settings, task, algo, args.seeds, args.frames, args.action_repeat, pixels)
+            runs += [{**curve_record(d), "commit": commit} for d in dirs]
+        name = f"{BENCHMARK}-{task}" + ("-pixels" if pixels else "")
+        folder = args.results_dir or default_results_dir()
+        if args.merge:
+            runs = merged(Path(folder) / f"{name}.json", runs)
+        table = summary_table(runs, task, bool(pixels), args.action_repeat)
+        extra = {"frames": args.frames, "action_repeat": args.action_repeat, "pixels": pixels}
+        write_results(name, {"summary": table}, runs=runs, extra=extra,
+                      results_dir=args.results_dir, argv=argv)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
