@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from mbrlax.analysis.plotting import save_png_atomic
-from mbrlax.models.diagnostics import OpenLoop
+from mbrlax.models.diagnostics import LatentOpenLoop, OpenLoop
 
 
 def plot_model_diagnostics(
@@ -61,6 +61,79 @@ def plot_model_diagnostics(
     for extra in axes.flat[dims + 1 :]:
         extra.axis("off")
     fig.suptitle(title or "open-loop model prediction along a real trajectory", fontsize=10)
+    fig.tight_layout()
+    try:
+        return save_png_atomic(fig, out_path)
+    finally:
+        plt.close(fig)
+
+
+def plot_latent_open_loop(
+    pred: LatentOpenLoop,
+    out_path: str | Path,
+    first_step: int = 0,
+    title: str = "",
+    columns: int = 10,
+) -> Path:
+    """A latent model's open-loop prediction against the truth, saved as a PNG (atomically).
+
+    Frames: three rows of ``columns`` evenly spaced steps, the real frames, the model's
+    imagined ones from the same start and actions, and their absolute difference; vectors: one
+    panel per entry. A last panel puts the predicted rewards against the real ones.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless
+    import matplotlib.pyplot as plt
+
+    truth, predicted, true_r, pred_r = (np.asarray(a, np.float64) for a in pred)
+    horizon = truth.shape[0]
+    steps = first_step + 1 + np.arange(horizon)
+    if truth.ndim == 4:  # frames [H, S, S, 3] in [0, 255]
+        picks = np.unique(np.linspace(0, horizon - 1, min(columns, horizon)).round().astype(int))
+        fig = plt.figure(figsize=(1.3 * len(picks), 6.2), dpi=110)
+        grid = fig.add_gridspec(4, len(picks), height_ratios=[1, 1, 1, 1.6])
+        rows = (
+            ("real", truth),
+            ("model", predicted),
+            ("|difference|", np.abs(truth - predicted)),
+        )
+        for r, (name, frames) in enumerate(rows):
+            for c, t in enumerate(picks):
+                ax = fig.add_subplot(grid[r, c])
+                ax.imshow(np.clip(frames[t], 0, 255).astype(np.uint8), interpolation="nearest")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if r == 0:
+                    ax.set_title(f"t={steps[t]}", fontsize=7)
+                if c == 0:
+                    ax.set_ylabel(name, fontsize=8)
+        reward_ax = fig.add_subplot(grid[3, :])
+    else:
+        dims = truth.shape[1]
+        cols = min(4, dims + 1)
+        n_rows = math.ceil((dims + 1) / cols)
+        fig, axes = plt.subplots(
+            n_rows, cols, figsize=(3.4 * cols, 2.4 * n_rows), dpi=100, squeeze=False
+        )
+        for i in range(dims):
+            ax = axes.flat[i]
+            ax.plot(steps, truth[:, i], color="k", lw=1.2, label="real")
+            ax.plot(steps, predicted[:, i], color="C0", lw=1.2, label="model (open loop)")
+            ax.set_title(f"obs[{i}]", fontsize=9)
+            ax.tick_params(labelsize=7)
+        axes.flat[0].legend(fontsize=7, loc="best")
+        for ax in axes.flat[dims + 1 :]:
+            ax.set_visible(False)
+        reward_ax = axes.flat[dims]
+    reward_ax.plot(steps, true_r, color="k", lw=1.2, label="real reward")
+    reward_ax.plot(steps, pred_r, color="C1", lw=1.2, label="predicted reward")
+    reward_ax.set_xlabel("env step", fontsize=8)
+    reward_ax.legend(fontsize=7, loc="best")
+    reward_ax.tick_params(labelsize=7)
+    reward_ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     try:
         return save_png_atomic(fig, out_path)

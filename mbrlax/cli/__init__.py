@@ -24,7 +24,7 @@ from mbrlax.cli.common import CLIError, algos, choose
 USAGE_HEAD = "usage: mbrlax {train,resume,eval,plot,compare,sweep,draw,diagnose} ..."
 USAGE_TAIL = """  mbrlax resume DIR                  (or: mbrlax train pets --resume DIR)
   mbrlax eval DIR [--episodes 5]
-  mbrlax diagnose DIR [--start 100 --horizon 350]   (a PETS / MBPO model against the truth)
+  mbrlax diagnose DIR [--start 100 --horizon 350]   (a learned model against the truth)
   mbrlax plot DIR [DIR ...] [--out curves.png]
   mbrlax compare DIR [DIR ...] [--threshold [ENV=]VALUE ...] [--csv PATH] [--json]
   mbrlax sweep --envs ENV [ENV ...] --seeds S [S ...] --out DIR [--option FLAG=V1,V2 ...]

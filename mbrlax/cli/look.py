@@ -15,16 +15,19 @@ from mbrlax.cli.common import CLIError
 
 @dataclasses.dataclass(frozen=True)
 class DiagnoseArgs:
-    """Roll the final model of a PETS or MBPO run open-loop along a held-out real episode of
-    its final policy: predicted mean +- one sigma against the truth per state dimension, and
-    the multi-step error against the horizon, as a PNG.
+    """Roll the final model of a run open-loop along a held-out real episode of its final
+    policy, as a PNG. PETS and MBPO: predicted mean +- one sigma against the truth per state
+    dimension, and the multi-step error against the horizon. PlaNet and Dreamer: the latent
+    state filtered over a few real observations, then the real frames (or vectors) against the
+    model's imagined ones along the same actions, and the predicted rewards against the real.
 
     Attributes:
-        run_dir: a finished PETS or MBPO run directory.
+        run_dir: a finished PETS, MBPO, PlaNet or Dreamer run directory.
         start: the step of the held-out episode the open-loop prediction starts from.
         horizon: steps predicted open-loop (cut at the episode's end).
-        error_horizon: the multi-step error is drawn for 1 .. this many steps ahead.
+        error_horizon: the multi-step error is drawn for 1 .. this many steps ahead (PETS, MBPO).
         seed: seed of the held-out episode.
+        context: real observations a latent model filters before imagining (PlaNet, Dreamer).
         out: the PNG to write (default: <run_dir>/model_diagnostics.png).
     """
 
@@ -33,6 +36,7 @@ class DiagnoseArgs:
     horizon: int = 450
     error_horizon: int = 100
     seed: int = 54321
+    context: int = 5
     out: Path | None = None
 
 
@@ -41,7 +45,9 @@ def diagnose_command(args: Sequence[str]) -> None:
 
     a = tyro.cli(DiagnoseArgs, args=list(args), prog="mbrlax diagnose")
     try:
-        path = diagnose(a.run_dir, a.start, a.horizon, a.error_horizon, a.seed, a.out)
+        path = diagnose(
+            a.run_dir, a.start, a.horizon, a.error_horizon, a.seed, a.out, context=a.context
+        )
     except ValueError as e:
         raise CLIError(str(e)) from None
     print(f"Wrote {path}")

@@ -9,12 +9,15 @@ ensemble along the *real* actions, never correcting them with the real states:
     pred.mean, pred.std      # [H+1, d] particle mean and spread, pred.truth the real states
     err = multistep_error(model, params, obs, actions, horizon=50, key=key)   # [50]
 
-:func:`mbrlax.analysis.model_plots.plot_model_diagnostics` draws both.
+:func:`mbrlax.analysis.model_plots.plot_model_diagnostics` draws both. For a latent world model
+(PlaNet's and Dreamer's RSSM), :func:`latent_open_loop` filters the latent state over a few
+real observations, then imagines along the real actions, decoding observations (frames) and
+predicting rewards; :func:`mbrlax.analysis.model_plots.plot_latent_open_loop` draws it.
 """
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -141,3 +144,59 @@ def _check_window(obs: Array, actions: Array, start: int, horizon: int) -> None:
             f"trajectory's {actions.shape[0]} steps; choose a smaller start or horizon (or a "
             "longer episode)."
         )
+
+
+class LatentOpenLoop(NamedTuple):
+    """A latent world model's open-loop prediction against the truth, all from step
+    ``start + context`` on: the observations (``[H, ...]``: vectors, or frames in ``[0, 255]``)
+    and the rewards (``[H]``) of the ``horizon`` steps the model imagined from the latent state it
+    filtered over the ``context`` observations before."""
+
+    truth: Array
+    predicted: Array
+    true_rewards: Float[Array, " H"]
+    predicted_rewards: Float[Array, " H"]
+
+
+def latent_open_loop(
+    model: Any,
+    nets: Any,
+    obs: Array,
+    actions: Float[Array, "T A"],
+    rewards: Float[Array, " T"],
+    start: int,
+    context: int,
+    horizon: int,
+    key: PRNGKeyArray,
+) -> LatentOpenLoop:
+    """Filter an :class:`mbrlax.models.rssm.RSSM`'s latent state over ``obs[start : start +
+    context + 1]`` (the real observations and the actions between them), then imagine
+    ``horizon`` steps through its prior along the episode's next real actions, decoding each
+    state and predicting its reward: PlaNet's and Dreamer's open-loop video prediction.
+    ``obs`` is ``[T+1, ...]``, ``actions`` and ``rewards`` ``[T]``."""
+    _check_window(obs, actions, start, context + horizon)
+    k_first, k_filter, k_imagine = jax.random.split(key, 3)
+    state = model.first_state(nets, obs[start], k_first)
+
+    def observe(s, inputs):
+        action, o, k = inputs
+        return model.observe_step(nets, s, action, o, k)[0], None
+
+    seen = (
+        actions[start : start + context],
+        obs[start + 1 : start + context + 1],
+        jax.random.split(k_filter, context),
+    )
+    state, _ = jax.lax.scan(observe, state, seen)
+
+    def imagine(s, inputs):
+        action, k = inputs
+        nxt, reward, _ = model.step(nets, s, action, k)
+        return nxt, (model.decode(nets, nxt), reward)
+
+    first = start + context
+    _, (predicted, predicted_rewards) = jax.lax.scan(
+        imagine, state, (actions[first : first + horizon], jax.random.split(k_imagine, horizon))
+    )
+    truth = obs[first + 1 : first + horizon + 1].astype(jnp.float32)
+    return LatentOpenLoop(truth, predicted, rewards[first : first + horizon], predicted_rewards)

@@ -565,28 +565,34 @@ def diagnose(
     error_horizon: int = 100,
     seed: int = 54321,
     out: str | Path | None = None,
+    context: int = 5,
 ) -> Path:
-    """Picture how far the final model of a run can be trusted (PETS and MBPO runs).
+    """Picture how far the final model of a run can be trusted (PETS, MBPO, PlaNet, Dreamer).
 
-    Plays one held-out episode (seed ``seed``) with the run's final policy, then rolls the
-    final ensemble open-loop from the real state at step ``start`` along the episode's real
-    actions for up to ``horizon`` steps: predicted mean +- one sigma against the truth, per
+    Plays one held-out episode (seed ``seed``) with the run's final policy. For an ensemble
+    (PETS, MBPO), rolls it open-loop from the real state at step ``start`` along the episode's
+    real actions for up to ``horizon`` steps: predicted mean +- one sigma against the truth, per
     state dimension, and the multi-step error for ``1 .. error_horizon`` steps ahead
-    (normalised by the spread of the model's training data). Saves
+    (normalised by the spread of the model's training data). For a latent world model (PlaNet,
+    Dreamer), filters its latent state over ``context`` real observations from ``start``, then
+    imagines up to ``horizon`` steps along the real actions: the real frames (or vectors)
+    against the decoded ones, and the predicted rewards against the real ones. Saves
     ``<run_dir>/model_diagnostics.png`` (or ``out``) and returns its path.
     """
-    from mbrlax.analysis.model_plots import plot_model_diagnostics
-    from mbrlax.models.diagnostics import multistep_error, open_loop
+    from mbrlax.analysis.model_plots import plot_latent_open_loop, plot_model_diagnostics
+    from mbrlax.models.diagnostics import latent_open_loop, multistep_error, open_loop
+    from mbrlax.models.rssm import RSSM
 
     run_dir = Path(run_dir)
     exp = load_experiment(run_dir)
     env = make_env(exp.env)
     try:
         agent = exp.make_agent(env.spec)
-        if not isinstance(getattr(agent, "model", None), ProbabilisticEnsemble):
+        model = getattr(agent, "model", None)
+        if not isinstance(model, (ProbabilisticEnsemble, RSSM)):
             raise ValueError(
                 f"{run_dir} is a {exp.algo} run, which learns no dynamics model; model "
-                "diagnostics need a PETS or MBPO run."
+                "diagnostics need a PETS, MBPO, PlaNet or Dreamer run."
             )
         state, act = _final_agent(exp, agent, run_dir)
         key = jax.random.key(seed)
@@ -603,9 +609,29 @@ def diagnose(
         run_episode(env, policy, seed, on_step=steps.append, max_steps=limit)
     finally:
         env.close()
-    obs = jnp.asarray(np.stack([steps[0].obs] + [t.next_obs for t in steps]), jnp.float32)
+    obs = jnp.asarray(np.stack([steps[0].obs] + [t.next_obs for t in steps]))
     actions = jnp.asarray(np.stack([t.action for t in steps]), jnp.float32)
     length = actions.shape[0]
+    if isinstance(model, RSSM):
+        if start + context >= length:
+            raise ValueError(
+                f"the held-out episode has {length} steps, so --start plus the {context} "
+                f"steps of context must be below {length}."
+            )
+        horizon = min(horizon, length - start - context)
+        rewards = jnp.asarray([t.reward for t in steps], jnp.float32)
+        pred = latent_open_loop(
+            model, state.model.nets, obs, actions, rewards, start, context, horizon,
+            jax.random.key(seed + 1),
+        )  # fmt: skip
+        title = (
+            f"{exp.algo} on {exp.env}: final model, {horizon} steps imagined open loop after "
+            f"{context} observed from step {start} of a held-out episode"
+        )
+        return plot_latent_open_loop(
+            pred, out or run_dir / DIAGNOSTICS_FILE, first_step=start + context, title=title
+        )
+    obs = obs.astype(jnp.float32)
     if start >= length:
         raise ValueError(
             f"the held-out episode has {length} steps, so --start must be below {length}."
