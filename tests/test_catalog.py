@@ -673,7 +673,7 @@ def _(tmp_path, capsys, finished_run):
     before = files(run_dir)
     said = cli_error(capsys, ["diagnose", str(run_dir)])
     assert "is a dyna-q run, which learns no dynamics model" in said
-    assert "model diagnostics need a PETS or MBPO run" in said
+    assert "model diagnostics need a PETS, MBPO, PlaNet or Dreamer run" in said
     assert files(run_dir) == before  # nothing written
 
 

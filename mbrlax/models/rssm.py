@@ -108,6 +108,12 @@ class RSSMState(NamedTuple):
     stoch: Float[Array, "G K"]
 
 
+def _layer_norm(y: Array, scale: Array, offset: Array) -> Array:
+    """LayerNorm over the last axis (features, or a frame's channels), epsilon 1e-3."""
+    mean, var = y.mean(-1, keepdims=True), y.var(-1, keepdims=True)
+    return (y - mean) * jax.lax.rsqrt(var + 1e-3) * scale + offset
+
+
 class Dense(eqx.Module):
     """``[in] -> [out]``: a linear layer, then (unless it is an output) LayerNorm and (unless
     ``activate`` is False) SiLU."""
@@ -122,7 +128,7 @@ class Dense(eqx.Module):
         y = x @ self.weight + self.bias
         if self.scale is None:
             return y
-        y = (y - y.mean()) * jax.lax.rsqrt(y.var() + 1e-3) * self.scale + self.offset
+        y = _layer_norm(y, self.scale, self.offset)
         return jax.nn.silu(y) if self.activate else y
 
 
@@ -180,8 +186,7 @@ class Conv(eqx.Module):
         y = y[0] + self.bias
         if self.scale is None:
             return y
-        mean, var = y.mean(-1, keepdims=True), y.var(-1, keepdims=True)
-        return jax.nn.silu((y - mean) * jax.lax.rsqrt(var + 1e-3) * self.scale + self.offset)
+        return jax.nn.silu(_layer_norm(y, self.scale, self.offset))
 
 
 def _conv(key: PRNGKeyArray, n_in: int, n_out: int, hidden: bool, transpose: bool) -> Conv:
