@@ -116,7 +116,7 @@ def merged(previous: Path, runs: list[dict]) -> list[dict]:
 # -------------------------------------------------------------------------- throughput
 
 
-def throughput(spec: EnvSpec, config: DreamerConfig, repeats: int = 3) -> dict[str, float]:
+def throughput(spec: EnvSpec, config: DreamerConfig, repeats: int = 2) -> dict[str, float]:
     """Dreamer's training steps per second on ``spec`` (each: one world-model step on
     ``batch_size`` x ``batch_length`` replayed steps and ``horizon`` imagined steps from each of
     their states), and the replayed and imagined steps per second that makes."""
@@ -155,7 +155,7 @@ def throughput(spec: EnvSpec, config: DreamerConfig, repeats: int = 3) -> dict[s
 
 def throughput_table() -> tuple[Table, dict]:
     peak = matmul_peak_gflops()
-    config = DreamerConfig(train_steps=20)
+    config = DreamerConfig(train_steps=5)
     cases = {
         "DMC cartpole state (obs 5, action 1)": EnvSpec("cartpole", (5,), "continuous", (1,), (-1.0,), (1.0,)),  # noqa: E501
         "DMC pixels 64 x 64 (action 1)": EnvSpec("cartpole", (64, 64, 3), "continuous", (1,), (-1.0,), (1.0,)),  # noqa: E501
