@@ -91,11 +91,12 @@ class PixelEnv(JaxEnv):
 
     def __check_init__(self) -> None:
         if not isinstance(self.env, Draws):
+            from mbrlax.envs.registry import JAX_ENVS  # the registry imports the envs
+
+            can = [i for i, make in JAX_ENVS.items() if isinstance(make(), Draws)]
             raise EnvError(
                 f"{self.env.spec.env_id} cannot draw its states inside jit (no draw(state, size) "
-                "method), so it has no pixel observations; the envs that can: "
-                "mbrlax/Pendulum-v0, mbrlax/PendulumSwingup-v0, mbrlax/PointMass-v0, "
-                "mbrlax/PointGoal-v0, mbrlax/PointReach-v0, mbrlax/CartpoleSwingup-v0."
+                f"method), so it has no pixel observations; the envs that can: {', '.join(can)}."
             )
         check_pixels(self.size, self.env.spec.env_id)
 

@@ -258,7 +258,6 @@ class Dreamer:
             objective = returns / new_scale_value
         else:
             adv = jax.lax.stop_gradient((returns - values[:, :-1]) / new_scale_value)
-            units = jax.lax.stop_gradient(units)
             logp = jnp.sum(
                 -0.5 * ((units - mean) / std) ** 2 - jnp.log(std) - 0.5 * math.log(2 * math.pi),
                 -1,
