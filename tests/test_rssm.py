@@ -9,7 +9,7 @@ import pytest
 
 from mbrlax.data.buffer import ReplayBuffer, Transition
 from mbrlax.data.sequences import sample_sequences
-from mbrlax.models.rssm import RSSM, RSSMConfig, RSSMState
+from mbrlax.models.rssm import RSSM, RSSMConfig, RSSMState, conv_down, conv_up
 from mbrlax.planners import CEM
 
 TINY = RSSMConfig(deter=64, stoch=8, classes=8, units=64, layers=1, learning_rate=1e-3)
@@ -35,6 +35,23 @@ def test_config_refuses_bad_values():
         RSSMConfig(classes=1)
     with pytest.raises(ValueError, match="unimix must be in"):
         RSSMConfig(unimix=1.0)
+
+
+@pytest.mark.parametrize("side", [4, 8])
+def test_the_frame_convolutions_are_xlas_convolutions(side):
+    # The CNN's convolutions are written as matmuls over patches (faster to differentiate on
+    # CPU); they must be the same functions as XLA's stride-2 "SAME" convolution and its
+    # transpose with the same 4 x 4 kernel, also with leading batch axes.
+    k1, k2 = jax.random.split(jax.random.key(0))
+    x = jax.random.normal(k1, (2, 3, side, side, 5))
+    w = jax.random.normal(k2, (4, 4, 5, 7))
+    dims = ("NHWC", "HWIO", "NHWC")
+    flat = x.reshape(6, side, side, 5)
+    down = jax.lax.conv_general_dilated(flat, w, (2, 2), "SAME", dimension_numbers=dims)
+    up = jax.lax.conv_transpose(flat, w, (2, 2), "SAME", dimension_numbers=dims)
+    np.testing.assert_allclose(conv_down(x, w), down.reshape(2, 3, side // 2, side // 2, 7),
+                               atol=1e-4)  # fmt: skip
+    np.testing.assert_allclose(conv_up(x, w), up.reshape(2, 3, 2 * side, 2 * side, 7), atol=1e-4)
 
 
 def test_the_latent_step_is_a_planners_step():
