@@ -52,3 +52,26 @@ def resumed_from_oldest_checkpoint(run_dir, copy_to):
     for p in sorted((copy_to / "checkpoints").iterdir())[1:]:
         p.unlink()
     return resume(copy_to).rows
+
+
+def read_video(path):
+    """All frames ``uint8 [T, H, W, 3]`` and the container's fps, read back by imageio."""
+    import gc
+    import os
+    import warnings
+    from unittest import mock
+
+    import imageio.v3 as iio
+
+    # Without the variable imageio-ffmpeg forks with a preexec_fn, which JAX rightly warns about.
+    # ResourceWarning: imageio-ffmpeg's reader closes ffmpeg's pipes only when ffmpeg is still
+    # running at the end, so reading to the end leaks them (upstream; the writer is not affected).
+    with (
+        mock.patch.dict(os.environ, IMAGEIO_FFMPEG_NO_PREVENT_SIGINT="1"),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore", ResourceWarning)
+        frames = iio.imread(path, plugin="FFMPEG", index=None)
+        fps = iio.immeta(path, plugin="FFMPEG")["fps"]
+        gc.collect()  # finalise the leaked pipes here, under the filter
+    return frames, fps

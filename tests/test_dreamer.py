@@ -10,14 +10,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import user_envs  # noqa: F401  (registers user_envs:PointReach-v0)
-from conftest import resumed_from_oldest_checkpoint
+from conftest import read_video, resumed_from_oldest_checkpoint
 
 from mbrlax.agents.dreamer import Dreamer, DreamerConfig
 from mbrlax.data.buffer import ReplayBuffer, Transition
 from mbrlax.envs import make_env
 from mbrlax.models.diagnostics import latent_open_loop
 from mbrlax.models.rssm import RSSMConfig
-from mbrlax.training.experiment import EXPERIMENTS, diagnose, run
+from mbrlax.training.experiment import EXPERIMENTS, diagnose, diagnostics_video_path, run
 
 TINY = DreamerConfig(
     model=RSSMConfig(deter=16, stoch=4, classes=4, units=16, layers=1, bins=21),
@@ -75,6 +75,9 @@ def test_dreamer_learns_a_tiny_task_from_pixels_and_imagines_its_frames(tmp_path
     assert trained[0] < 0.25 * untrained[0]
     picture = diagnose(tmp_path / "run", horizon=20)
     assert picture.exists() and picture.stat().st_size > 10_000
+    video, _ = read_video(diagnostics_video_path(picture))
+    assert video.shape[0] == 20  # one frame per imagined step: real | imagined | difference
+    assert video.shape[1] >= 160 and video.shape[2] > 3 * video.shape[1]
 
 
 @pytest.mark.slow  # about 4 minutes on 2 cores

@@ -1,17 +1,14 @@
 """MP4 recording of evaluation episodes: same episode as run_episode, atomic files, clear errors."""
 
-import gc
 import importlib.util
-import os
 import sys
 import warnings
-from unittest import mock
 
-import imageio.v3 as iio
 import numpy as np
 import pytest
+from conftest import read_video
 
-from mbrlax.analysis.video import make_recording_env, record_episode
+from mbrlax.analysis.video import make_recording_env, record_episode, save_frames_mp4
 from mbrlax.envs import make_env
 from mbrlax.envs.base import EnvError
 from mbrlax.training.loop import run_episode
@@ -21,22 +18,6 @@ def damping_policy(obs):
     """Torque against the angular velocity (``obs[2]`` for both pendulums): depends on obs, so a
     recording that changed the episode would change the return."""
     return np.clip(-obs[2:3], -2.0, 2.0).astype(np.float32)
-
-
-def read_video(path):
-    """All frames ``uint8 [T, H, W, 3]`` and the container's fps, read back by imageio."""
-    # Without the variable imageio-ffmpeg forks with a preexec_fn, which JAX rightly warns about.
-    # ResourceWarning: imageio-ffmpeg's reader closes ffmpeg's pipes only when ffmpeg is still
-    # running at the end, so reading to the end leaks them (upstream; the writer is not affected).
-    with (
-        mock.patch.dict(os.environ, IMAGEIO_FFMPEG_NO_PREVENT_SIGINT="1"),
-        warnings.catch_warnings(),
-    ):
-        warnings.simplefilter("ignore", ResourceWarning)
-        frames = iio.imread(path, plugin="FFMPEG", index=None)
-        fps = iio.immeta(path, plugin="FFMPEG")["fps"]
-        gc.collect()  # finalise the leaked pipes here, under the filter
-    return frames, fps
 
 
 @pytest.mark.parametrize(
@@ -209,3 +190,20 @@ def test_runner_records_evaluations_without_changing_them(tmp_path):
     videos = sorted(p.name for p in (tmp_path / "v" / "videos").iterdir())
     assert videos == ["eval-00000400.mp4", "eval-00000600.mp4"]
     assert [r["eval_return"] for r in with_video.rows] == [r["eval_return"] for r in plain.rows]
+
+
+def test_frames_are_saved_as_a_video_atomically(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = np.zeros((6, 32, 48, 3), np.uint8)
+    frames[:, :, :24] = rng.integers(0, 256, 3, np.uint8)  # flat colours: lossless enough
+    frames[3:, :, 24:] = 255
+    path = save_frames_mp4(frames, tmp_path / "clip.mp4", fps=5)
+    got, fps = read_video(path)
+    assert got.shape == frames.shape and fps == 5
+    assert np.abs(got.astype(int) - frames).mean() < 4
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]  # no partial file left
+    with pytest.raises(ValueError, match="one size"):
+        save_frames_mp4([frames[0], frames[0, :16]], tmp_path / "clip.mp4")
+    with pytest.raises(ValueError, match="no frames"):
+        save_frames_mp4([], tmp_path / "clip.mp4")
+    assert read_video(path)[0].shape == frames.shape  # the failed calls left it untouched

@@ -139,3 +139,26 @@ def plot_latent_open_loop(
         return save_png_atomic(fig, out_path)
     finally:
         plt.close(fig)
+
+
+def save_latent_open_loop_video(
+    pred: LatentOpenLoop, out_path: str | Path, fps: float = 10.0, height: int = 192
+) -> Path:
+    """A frame model's open-loop prediction as an MP4: each video frame shows the real frame,
+    the imagined one and their absolute difference side by side, scaled up (nearest) to about
+    ``height`` pixels. Written atomically; returns the path.
+
+    Raises:
+        ValueError: the prediction is of vectors, not frames.
+    """
+    from mbrlax.analysis.video import save_frames_mp4
+
+    truth, predicted = np.asarray(pred.truth), np.asarray(pred.predicted)
+    if truth.ndim != 4:
+        raise ValueError("an open-loop video needs a model of frames; vectors are plotted.")
+    zoom = max(1, height // truth.shape[1])
+    gap = np.full((truth.shape[0], truth.shape[1], 2, 3), 255.0)
+    side = np.concatenate([truth, gap, predicted, gap, np.abs(truth - predicted)], axis=2)
+    side = np.clip(side, 0, 255).astype(np.uint8)
+    side = side.repeat(zoom, axis=1).repeat(zoom, axis=2)
+    return save_frames_mp4(side, out_path, fps)

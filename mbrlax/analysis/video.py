@@ -24,7 +24,7 @@ from jaxtyping import UInt8
 from mbrlax.envs.base import EnvError
 from mbrlax.envs.gym_adapter import GymEnv, make_env
 
-__all__ = ["DEFAULT_FPS", "make_recording_env", "record_episode"]
+__all__ = ["DEFAULT_FPS", "make_recording_env", "record_episode", "save_frames_mp4"]
 
 DEFAULT_FPS = 30
 """Frame rate used when the env's ``metadata["render_fps"]`` does not give one."""
@@ -91,6 +91,36 @@ def record_episode(
                 writer.append_data(frame)
 
         return _play(env, policy, seed, max_steps, film)
+
+
+def save_frames_mp4(
+    frames: UInt8[np.ndarray, "T H W 3"] | list[np.ndarray],
+    path: str | os.PathLike[str],
+    fps: float = 10.0,
+) -> Path:
+    """Save ``uint8 [H, W, 3]`` frames as an MP4 at ``path`` (atomically: the file appears only
+    once complete, an older one is replaced only then); returns the path.
+
+    Raises:
+        ValueError: no frames, frames of different sizes, or not uint8 RGB.
+        ImportError: imageio or imageio-ffmpeg is missing (nothing is written).
+    """
+    if len(frames) == 0:
+        raise ValueError("no frames to save.")
+    shape = np.shape(frames[0])
+    if len(shape) != 3 or shape[-1] != 3 or any(np.shape(f) != shape for f in frames):
+        raise ValueError(f"frames must all be [H, W, 3] of one size, got {shape} first.")
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}.")
+    imageio = _import_imageio()
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"Cannot write {path}: folder {path.parent} does not exist.")
+    with _atomic_mp4(path) as tmp, contextlib.closing(_open_writer(imageio, tmp, fps)) as writer:
+        with _spawn_without_preexec():  # ffmpeg starts at the first frame
+            for frame in frames:
+                writer.append_data(_even_frame(np.asarray(frame, np.uint8)))
+    return path
 
 
 def _play(

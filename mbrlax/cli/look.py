@@ -41,7 +41,7 @@ class DiagnoseArgs:
 
 
 def diagnose_command(args: Sequence[str]) -> None:
-    from mbrlax.training.experiment import diagnose
+    from mbrlax.training.experiment import diagnose, diagnostics_video_path
 
     a = tyro.cli(DiagnoseArgs, args=list(args), prog="mbrlax diagnose")
     try:
@@ -51,6 +51,9 @@ def diagnose_command(args: Sequence[str]) -> None:
     except ValueError as e:
         raise CLIError(str(e)) from None
     print(f"Wrote {path}")
+    video = diagnostics_video_path(path)
+    if video.exists() and video.stat().st_mtime >= path.stat().st_mtime - 60:
+        print(f"Wrote {video} (real | imagined | difference)")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -558,6 +558,11 @@ def load_experiment(run_dir: str | Path) -> Experiment:
 DIAGNOSTICS_FILE = "model_diagnostics.png"
 
 
+def diagnostics_video_path(png: str | Path) -> Path:
+    """Where :func:`diagnose` puts the open-loop video of a frame model: beside its PNG."""
+    return Path(png).with_suffix(".mp4")
+
+
 def diagnose(
     run_dir: str | Path,
     start: int = 0,
@@ -577,9 +582,15 @@ def diagnose(
     Dreamer), filters its latent state over ``context`` real observations from ``start``, then
     imagines up to ``horizon`` steps along the real actions: the real frames (or vectors)
     against the decoded ones, and the predicted rewards against the real ones. Saves
-    ``<run_dir>/model_diagnostics.png`` (or ``out``) and returns its path.
+    ``<run_dir>/model_diagnostics.png`` (or ``out``) and returns its path; for frames also the
+    same prediction as a video beside it (:func:`diagnostics_video_path`: real | imagined |
+    difference).
     """
-    from mbrlax.analysis.model_plots import plot_latent_open_loop, plot_model_diagnostics
+    from mbrlax.analysis.model_plots import (
+        plot_latent_open_loop,
+        plot_model_diagnostics,
+        save_latent_open_loop_video,
+    )
     from mbrlax.models.diagnostics import latent_open_loop, multistep_error, open_loop
     from mbrlax.models.rssm import RSSM
 
@@ -628,9 +639,12 @@ def diagnose(
             f"{exp.algo} on {exp.env}: final model, {horizon} steps imagined open loop after "
             f"{context} observed from step {start} of a held-out episode"
         )
-        return plot_latent_open_loop(
+        png = plot_latent_open_loop(
             pred, out or run_dir / DIAGNOSTICS_FILE, first_step=start + context, title=title
         )
+        if model.is_image:
+            save_latent_open_loop_video(pred, diagnostics_video_path(png))
+        return png
     obs = obs.astype(jnp.float32)
     if start >= length:
         raise ValueError(
