@@ -23,6 +23,7 @@ from mbrlax.planners import (
     KnownModelPlanner,
     RandomShooting,
     colored_noise,
+    mppi_samples,
     path_integral_weights,
     sequence_returns,
     shift_plan,
@@ -41,6 +42,18 @@ PLANNERS = {
     "cem_best": CEM(horizon=H, population=200, num_elites=20, iterations=10, return_best=True),
     "icem": ICEM(horizon=H, population=600, num_elites=10, iterations=3),
     "mppi": MPPI(horizon=H, population=200, iterations=10, temperature=0.1, noise_std=0.2),
+    # TD-MPC2's settings (64 elites of 512, the spread refitted from 2 half-ranges down to 0.05),
+    # its temperature 0.5 being our 1 / 0.5.
+    "mppi_tdmpc2": MPPI(
+        horizon=H,
+        population=512,
+        iterations=6,
+        elites=64,
+        std_update=True,
+        noise_std=2.0,
+        min_std=0.05,
+        temperature=2.0,
+    ),  # fmt: skip
 }
 # The objectives below are quadratic near the optimum: a return within 0.1 of the optimum
 # allows first actions off by ~0.15 (the mid-point plan is 8 below the optimum). Random
@@ -275,6 +288,49 @@ def test_mppi_control_cost_pulls_the_plan_towards_zero():
     np.testing.assert_allclose(means[1], 0.0, atol=0.1)
 
 
+def test_mppi_elites_std_update_and_proposals_are_tdmpc2s():
+    # TD-MPC2's MPPI, step by step: only the k best are weighted, the spread is refitted to
+    # the weighted samples around the new plan, each call starts wide again, and the
+    # proposals are among the samples of every iteration, unchanged.
+    config = MPPI(
+        horizon=H, population=64, iterations=3, elites=8, std_update=True, noise_std=1.0,
+        min_std=0.05, temperature=0.5, proposals=4,
+    )  # fmt: skip
+    low, high = np.array([-1.0]), np.array([1.0])
+    target = jnp.array([0.3, -0.2, 0.1, 0.4])
+
+    def step(t, a, key):
+        return t + 1, -jnp.sum((a - target[t]) ** 2), _no_termination()
+
+    def proposal(t, key):  # a "policy" that proposes the optimum plus a little noise
+        return target[:, None] + 0.01 * jax.random.normal(key, (H, 1))
+
+    planner = config.build(low, high, proposal=proposal)
+    pstate = planner.init()
+    key = jax.random.key(3)
+    its = mppi_samples(config, low, high, pstate, step, jnp.array(0), key, proposal=proposal)
+    for i in range(config.iterations):
+        w, r = np.asarray(its.weights[i]), np.asarray(its.returns[i])
+        assert (w > 0).sum() == 8 and set(np.flatnonzero(w)) == set(np.argsort(r)[-8:])
+        np.testing.assert_array_equal(its.samples[i, :4], its.samples[0, :4])
+        np.testing.assert_allclose(its.plan[i], np.einsum("n,nha->ha", w, its.samples[i]),
+                                   atol=1e-6)  # fmt: skip
+    # The first iteration samples around the mid-point plan with the widest spread.
+    assert 0.5 < float(np.std(its.samples[0, 4:] - its.mean[0])) < 0.8  # clipped N(0, 1)
+    action, next_pstate, _ = planner.plan(pstate, step, jnp.array(0), key)
+    np.testing.assert_allclose(action, its.plan[-1, 0], atol=1e-6)
+    w, x, plan = its.weights[-1], its.samples[-1], its.plan[-1]
+    spread = np.sqrt(np.einsum("n,nha->ha", w, (x - plan) ** 2)).clip(0.05, 1.0)
+    np.testing.assert_allclose(next_pstate.std[:-1], spread[1:], atol=1e-6)
+    np.testing.assert_array_equal(next_pstate.std[-1], 1.0)
+    assert np.all(next_pstate.std[:-1] < 0.3)  # it narrowed around the proposals' optimum
+    np.testing.assert_allclose(its.plan[-1, :, 0], target, atol=0.05)
+    # The next call starts wide again, whatever spread the state keeps.
+    again = mppi_samples(config, low, high, next_pstate, step, jnp.array(0), key,
+                         proposal=proposal)  # fmt: skip
+    assert float(np.std(again.samples[0, 4:] - again.mean[0])) > 0.5
+
+
 # Termination oracle (actions in [-1, 1]): in the normal mode an action > 0.5 pays 1 and
 # terminates, anything else pays 0.5; the terminal "jackpot" mode would pay 10 per step.
 # Respecting termination, the best (H = 4) is 0.5 three times then terminate: 2.5, first action
@@ -368,6 +424,10 @@ def test_terminal_value_is_planned_for():
         (lambda: ICEM(discount=0.0), "discount"),
         (lambda: ICEM(population_decay=0.5), "population_decay"),
         (lambda: MPPI(temperature=0.0), "temperature"),
+        (lambda: MPPI(population=10, elites=11), "elites"),
+        (lambda: MPPI(population=10, proposals=10), "proposals"),
+        (lambda: MPPI(noise_std=0.5, min_std=0.6), "min_std"),
+        (lambda: MPPI(proposals=2).build(LOW, HIGH), "proposal"),
         (lambda: RandomShooting(population=0), "population"),
     ],
 )

@@ -37,6 +37,7 @@ from mbrlax.planners.mcts import MCTS, MCTSState, rollout_value
 from mbrlax.planners.mppi import (
     MPPI,
     MPPIIteration,
+    ProposalFn,
     mppi_iteration,
     mppi_samples,
     path_integral_weights,
@@ -68,6 +69,7 @@ __all__ = [
     "GradientShooting",
     "MPPI",
     "MPPIIteration",
+    "ProposalFn",
     "Planner",
     "PlannerConfig",
     "PlannerState",

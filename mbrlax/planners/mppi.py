@@ -3,11 +3,20 @@
 "Information Theoretic MPC for Model-Based Reinforcement Learning" (ICRA 2017): perturb the
 current plan ``U`` with Gaussian noise, weight each perturbation by
 ``softmax(return / lambda)`` and move the plan by the weighted sum of perturbations.
+
+Three options make it the MPPI of TD-MPC (Hansen et al. 2022) and TD-MPC2 (Hansen et al.
+2024): ``elites`` weights only the best ``k`` samples, ``std_update`` refits the noise scale to
+the weighted spread of those samples after every iteration (clamped to ``[min_std,
+noise_std]``; each call starts again from ``noise_std``), and ``proposals`` puts sequences
+drawn once per call by a ``proposal(state, key)`` given at ``build`` (TD-MPC2: its policy
+prior rolled through the model) among the samples of every iteration.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -18,6 +27,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from mbrlax.planners import _rollout
 from mbrlax.planners.base import (
     GaussianState,
+    Planner,
     State,
     StepFn,
     TerminalValueFn,
@@ -39,6 +49,15 @@ class MPPI(_rollout.SequencePlanner):
         control_cost_weight: ``gamma`` of Williams et al. 2018: each return is lowered by
             ``gamma * sum_t U_t . eps_t / sigma**2``, the likelihood-ratio term of the
             information-theoretic derivation; ``0`` (the default) leaves it out.
+        elites: ``0`` (the default): every sample is weighted; ``k > 0``: only the ``k`` best
+            scores, as TD-MPC2 (64 of 512).
+        std_update: refit the noise scale after each iteration to the weighted standard
+            deviation of the weighted samples around the new plan (TD-MPC2); ``False`` keeps
+            it at ``noise_std``. The state a call returns keeps the last spread (shifted).
+        min_std: the floor of that refitted scale, in units of the half-range (TD-MPC2: 0.05).
+        proposals: how many of the ``population`` samples of every iteration are sequences
+            drawn (once per call) by the ``proposal(state, key) -> [H, A]`` given to
+            :meth:`build`; ``0`` (the default): none.
     """
 
     horizon: int = 15
@@ -48,6 +67,10 @@ class MPPI(_rollout.SequencePlanner):
     noise_std: float = 0.5
     temperature: float = 1.0
     control_cost_weight: float = 0.0
+    elites: int = 0
+    std_update: bool = False
+    min_std: float = 0.05
+    proposals: int = 0
 
     def __post_init__(self) -> None:
         _rollout.check_common("MPPI", self.horizon, self.discount)
@@ -64,10 +87,52 @@ class MPPI(_rollout.SequencePlanner):
             raise ValueError(
                 f"MPPI.control_cost_weight must be >= 0, got {self.control_cost_weight!r}."
             )
+        _rollout.check_positive_int("MPPI", "elites", self.elites, minimum=0)
+        _rollout.check_positive_int("MPPI", "proposals", self.proposals, minimum=0)
+        if self.elites > self.population:
+            raise ValueError(
+                f"MPPI.elites ({self.elites}) must be at most the population "
+                f"({self.population}); 0 weights every sample."
+            )
+        if self.proposals >= self.population:
+            raise ValueError(
+                f"MPPI.proposals ({self.proposals}) must be below the population "
+                f"({self.population}): the rest are the noisy samples around the plan."
+            )
+        if not 0 < self.min_std <= self.noise_std:
+            raise ValueError(
+                f"MPPI.min_std must be in (0, noise_std={self.noise_std}], got {self.min_std!r}."
+            )
 
     def parts(self):
         """``(plan, make_state, spread)`` for ``SequencePlanner.build``."""
         return _plan, GaussianState, self.noise_std
+
+    def build(
+        self,
+        action_low: Float[np.ndarray, " A"],
+        action_high: Float[np.ndarray, " A"],
+        terminal_value: TerminalValueFn | None = None,
+        proposal: ProposalFn | None = None,
+    ) -> Planner:
+        """The planner for actions in ``[action_low [A], action_high [A]]``; ``terminal_value``
+        as for every sequence planner, and ``proposal(state, key) -> [H, A]`` the sampler of
+        the ``proposals`` sequences (needed when ``proposals > 0``)."""
+        if self.proposals and proposal is None:
+            raise ValueError(
+                f"MPPI.proposals={self.proposals} needs a proposal(state, key) -> [H, A] "
+                "sequence sampler at build (e.g. a policy rolled through the model); or set "
+                "proposals=0."
+            )
+        plan = functools.partial(_plan, proposal=proposal)
+        return _rollout.build_planner(
+            plan, self, self.horizon, action_low, action_high, terminal_value, GaussianState,
+            self.noise_std,
+        )  # fmt: skip
+
+
+ProposalFn = Callable[[State, PRNGKeyArray], Float[Array, "H A"]]
+"""``proposal(state, key) -> [H, A]``: one candidate sequence for MPPI's ``proposals``."""
 
 
 def path_integral_weights(
@@ -129,17 +194,22 @@ def mppi_iteration(
     mean: Float[Array, "H A"],
     sigma: Float[Array, "H A"],
     key: PRNGKeyArray,
+    proposed: Float[Array, "P H A"] | None = None,
 ) -> MPPIIteration:
     """One path-integral update of the plan ``mean [H, A]`` with noise scale ``sigma [H, A]``.
 
-    Samples ``cfg.population`` perturbations, scores them from ``state`` through ``step`` and
-    moves ``mean`` by their ``softmax(score / temperature)``-weighted sum; see :class:`MPPI`.
-    ``low, high`` are the ``[A]`` action bounds and ``key`` is split into a noise key and an
-    evaluation key.
+    Samples ``cfg.population`` perturbations (the first ``P`` replaced by the ``proposed``
+    sequences, if any), scores them from ``state`` through ``step`` and moves ``mean`` by their
+    ``softmax(score / temperature)``-weighted sum (over the ``cfg.elites`` best only, if set);
+    see :class:`MPPI`. ``low, high`` are the ``[A]`` action bounds and ``key`` is split into a
+    noise key and an evaluation key.
     """
     noise_key, eval_key = jax.random.split(key)
-    noise = sigma * jax.random.normal(noise_key, (cfg.population, *sigma.shape))
+    n_noisy = cfg.population - (0 if proposed is None else proposed.shape[0])
+    noise = sigma * jax.random.normal(noise_key, (n_noisy, *sigma.shape))
     samples = jnp.clip(mean + noise, low, high)
+    if proposed is not None:
+        samples = jnp.concatenate([jnp.clip(proposed, low, high), samples])
     # The perturbation actually applied: the update is then a convex combination of
     # in-bounds samples, so the plan stays in the bounds.
     eps = samples - mean
@@ -150,13 +220,26 @@ def mppi_iteration(
     if cfg.control_cost_weight > 0:
         likelihood_ratio = jnp.sum(mean * eps / sigma**2, axis=(1, 2))
         scores = returns - cfg.control_cost_weight * likelihood_ratio
+    if cfg.elites:
+        kth = jax.lax.top_k(scores, cfg.elites)[0][-1]
+        scores = jnp.where(scores >= kth, scores, -jnp.inf)
     weights = path_integral_weights(scores, cfg.temperature)
     plan = jnp.clip(mean + jnp.einsum("n,nha->ha", weights, eps), low, high)
     return MPPIIteration(mean, samples, returns, weights, plan, eval_key)
 
 
+def refit_std(
+    cfg: MPPI, half_range: Float[np.ndarray, " A"], it: MPPIIteration
+) -> Float[Array, "H A"]:
+    """``[H, A]`` TD-MPC2's noise scale after an iteration: the weighted standard deviation of
+    its samples around the new plan, clamped to ``[min_std, noise_std]`` half-ranges."""
+    spread = jnp.sqrt(jnp.einsum("n,nha->ha", it.weights, (it.samples - it.plan) ** 2))
+    return jnp.clip(spread, cfg.min_std * half_range, cfg.noise_std * half_range)
+
+
 class _MPPICarry(NamedTuple):
     plan: Float[Array, "H A"]
+    sigma: Float[Array, "H A"]
     best_return: Float[Array, ""]
     num_finite: Float[Array, ""]
 
@@ -170,16 +253,23 @@ def _iterate(
     step: StepFn,
     state: State,
     iteration_keys: PRNGKeyArray,
+    proposed: Float[Array, "P H A"] | None = None,
 ) -> tuple[_MPPICarry, MPPIIteration]:
     """The ``cfg.iterations`` updates of one ``plan`` call, one key each (``[I]``); returns the
     final carry and every iteration (leaves ``[I, ...]``, dropped by ``jit`` when unused)."""
+    half_range = (high - low) / 2
+    sigma0 = pstate.std
+    if cfg.std_update:  # each call starts from the widest noise again, as TD-MPC2
+        sigma0 = jnp.broadcast_to(cfg.noise_std * half_range, pstate.mean.shape)
 
     def iteration(carry: _MPPICarry, it_key: PRNGKeyArray) -> tuple[_MPPICarry, MPPIIteration]:
         it = mppi_iteration(
-            cfg, low, high, terminal_value, step, state, carry.plan, pstate.std, it_key
-        )
+            cfg, low, high, terminal_value, step, state, carry.plan, carry.sigma, it_key,
+            proposed,
+        )  # fmt: skip
         carry = _MPPICarry(
             plan=it.plan,
+            sigma=refit_std(cfg, half_range, it) if cfg.std_update else carry.sigma,
             best_return=jnp.maximum(carry.best_return, it.returns.max()),
             num_finite=carry.num_finite + jnp.isfinite(it.returns).sum(),
         )
@@ -187,10 +277,22 @@ def _iterate(
 
     init = _MPPICarry(
         plan=pstate.mean,
+        sigma=sigma0,
         best_return=jnp.array(-jnp.inf, jnp.float32),
         num_finite=jnp.array(0.0, jnp.float32),
     )
     return jax.lax.scan(iteration, init, iteration_keys)
+
+
+def _proposed(
+    cfg: MPPI, proposal: ProposalFn | None, state: State, final_key: PRNGKeyArray
+) -> Float[Array, "P H A"] | None:
+    """The ``cfg.proposals`` sequences of one call (their key folded from the call's last key,
+    so a planner without proposals draws exactly what it did before they existed)."""
+    if not cfg.proposals:
+        return None
+    keys = jax.random.split(jax.random.fold_in(final_key, 1), cfg.proposals)
+    return jax.vmap(lambda k: proposal(state, k))(keys)
 
 
 def mppi_samples(
@@ -202,9 +304,11 @@ def mppi_samples(
     state: State,
     key: PRNGKeyArray,
     terminal_value: TerminalValueFn | None = None,
+    proposal: ProposalFn | None = None,
 ) -> MPPIIteration:
-    """What ``cfg.build(action_low, action_high, terminal_value).plan(pstate, step, state, key)``
-    sampled, scored and weighted, iteration by iteration (for pictures and diagnostics).
+    """What ``cfg.build(action_low, action_high, terminal_value, proposal).plan(pstate, step,
+    state, key)`` sampled, scored and weighted, iteration by iteration (for pictures and
+    diagnostics).
 
     The same keys and arithmetic as ``plan``, so the result is exactly that call's: the last
     iteration's ``plan`` is the chosen sequence (its first step the action ``plan`` returns,
@@ -215,8 +319,11 @@ def mppi_samples(
         [I, N, H, A]``, ``returns [I, N]``, ``weights [I, N]``, ``mean`` and ``plan [I, H, A]``.
     """
     low, high = _rollout.check_bounds(action_low, action_high)
-    iteration_keys = jax.random.split(key, cfg.iterations + 1)[:-1]
-    _, iterations = _iterate(cfg, low, high, terminal_value, pstate, step, state, iteration_keys)
+    keys = jax.random.split(key, cfg.iterations + 1)
+    proposed = _proposed(cfg, proposal, state, keys[-1])
+    _, iterations = _iterate(
+        cfg, low, high, terminal_value, pstate, step, state, keys[:-1], proposed
+    )
     return iterations
 
 
@@ -229,16 +336,23 @@ def _plan(
     step: StepFn,
     state: State,
     key: PRNGKeyArray,
+    proposal: ProposalFn | None = None,
 ) -> tuple[Float[Array, " A"], GaussianState, dict[str, Array]]:
     """One MPC decision: ``(action [A], next pstate, info)``; see :class:`MPPI`."""
     keys = jax.random.split(key, cfg.iterations + 1)
     iteration_keys, final_key = keys[:-1], keys[-1]
-    final, _ = _iterate(cfg, low, high, terminal_value, pstate, step, state, iteration_keys)
+    proposed = _proposed(cfg, proposal, state, final_key)
+    final, _ = _iterate(
+        cfg, low, high, terminal_value, pstate, step, state, iteration_keys, proposed
+    )
     expected = _rollout.sequence_returns(
         step, state, final.plan[None], final_key, cfg.discount, terminal_value
     )[0]
+    std = pstate.std
+    if cfg.std_update:  # the spread the plan ended with (the next call starts wide again)
+        std = _rollout.shift_plan(final.sigma, jnp.asarray(cfg.noise_std * (high - low) / 2))
     next_pstate = GaussianState(
-        mean=_rollout.shift_plan(final.plan, jnp.asarray((low + high) / 2)), std=pstate.std
+        mean=_rollout.shift_plan(final.plan, jnp.asarray((low + high) / 2)), std=std
     )
     info = {
         "expected_return": expected,
