@@ -53,7 +53,9 @@ class MPPI(_rollout.SequencePlanner):
             scores, as TD-MPC2 (64 of 512).
         std_update: refit the noise scale after each iteration to the weighted standard
             deviation of the weighted samples around the new plan (TD-MPC2); ``False`` keeps
-            it at ``noise_std``. The state a call returns keeps the last spread (shifted).
+            it at ``noise_std``. The state a call returns keeps the spread it ended with, not
+            shifted (``std[0]``: the spread of the action returned, which TD-MPC2 explores
+            with); each call starts from ``noise_std`` again.
         min_std: the floor of that refitted scale, in units of the half-range (TD-MPC2: 0.05).
         proposals: how many of the ``population`` samples of every iteration are sequences
             drawn (once per call) by the ``proposal(state, key) -> [H, A]`` given to
@@ -348,9 +350,9 @@ def _plan(
     expected = _rollout.sequence_returns(
         step, state, final.plan[None], final_key, cfg.discount, terminal_value
     )[0]
-    std = pstate.std
-    if cfg.std_update:  # the spread the plan ended with (the next call starts wide again)
-        std = _rollout.shift_plan(final.sigma, jnp.asarray(cfg.noise_std * (high - low) / 2))
+    # With std_update: the spread the plan ended with, not shifted, so that std[0] is the
+    # spread of the action returned (TD-MPC2 explores with it); the next call starts wide.
+    std = final.sigma if cfg.std_update else pstate.std
     next_pstate = GaussianState(
         mean=_rollout.shift_plan(final.plan, jnp.asarray((low + high) / 2)), std=std
     )
