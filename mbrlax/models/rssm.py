@@ -47,6 +47,7 @@ from mbrlax.models.distributions import (
     twohot_mean,
     unimix,
 )
+from mbrlax.models.layers import Dense, apply_mlp, dense, layer_norm, mlp
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,62 +107,6 @@ class RSSMState(NamedTuple):
 
     deter: Float[Array, " D"]
     stoch: Float[Array, "G K"]
-
-
-def _layer_norm(y: Array, scale: Array, offset: Array) -> Array:
-    """LayerNorm over the last axis (features, or a frame's channels), epsilon 1e-3."""
-    mean, var = y.mean(-1, keepdims=True), y.var(-1, keepdims=True)
-    return (y - mean) * jax.lax.rsqrt(var + 1e-3) * scale + offset
-
-
-class Dense(eqx.Module):
-    """``[in] -> [out]``: a linear layer, then (unless it is an output) LayerNorm and (unless
-    ``activate`` is False) SiLU."""
-
-    weight: Float[Array, "i o"]
-    bias: Float[Array, " o"]
-    scale: Float[Array, " o"] | None
-    offset: Float[Array, " o"] | None
-    activate: bool = eqx.field(static=True, default=True)
-
-    def __call__(self, x: Float[Array, " i"]) -> Float[Array, " o"]:
-        y = x @ self.weight + self.bias
-        if self.scale is None:
-            return y
-        y = _layer_norm(y, self.scale, self.offset)
-        return jax.nn.silu(y) if self.activate else y
-
-
-def _dense(
-    key: PRNGKeyArray,
-    n_in: int,
-    n_out: int,
-    hidden: bool,
-    scale: float = 1.0,
-    activate: bool = True,
-) -> Dense:
-    bound = scale * math.sqrt(3.0 / n_in)  # variance-scaling (fan-in) uniform
-    weight = jax.random.uniform(key, (n_in, n_out), jnp.float32, -bound, bound)
-    norm = (jnp.ones(n_out), jnp.zeros(n_out)) if hidden else (None, None)
-    return Dense(weight, jnp.zeros(n_out), *norm, activate=activate)
-
-
-def mlp(
-    key: PRNGKeyArray, n_in: int, units: int, layers: int, n_out: int, out_scale: float = 1.0
-) -> tuple[Dense, ...]:
-    """``layers`` hidden :class:`Dense` layers of ``units`` and a linear output of ``n_out``
-    (its weights scaled by ``out_scale``; 0 starts a head at a uniform prediction)."""
-    keys = jax.random.split(key, layers + 1)
-    sizes = [n_in] + [units] * layers
-    hidden = [_dense(k, a, b, True) for k, a, b in zip(keys, sizes[:-1], sizes[1:], strict=False)]
-    return (*hidden, _dense(keys[-1], sizes[-1], n_out, False, out_scale))
-
-
-def apply_mlp(net: tuple[Dense, ...], x: Float[Array, " i"]) -> Float[Array, " o"]:
-    """One example through the layers of :func:`mlp`."""
-    for layer in net:
-        x = layer(x)
-    return x
 
 
 # The transposed convolution's taps: output row ``2 i + phase`` reads input rows ``i - 1``,
@@ -233,7 +178,7 @@ class Conv(eqx.Module):
         y = (conv_up if self.transpose else conv_down)(x, self.weight) + self.bias
         if self.scale is None:
             return y
-        return jax.nn.silu(_layer_norm(y, self.scale, self.offset))
+        return jax.nn.silu(layer_norm(y, self.scale, self.offset))
 
 
 def _conv(key: PRNGKeyArray, n_in: int, n_out: int, hidden: bool, transpose: bool) -> Conv:
@@ -296,7 +241,7 @@ def frame_networks(
         _conv(k, c_in, c_out, True, False)
         for k, c_in, c_out in zip(keys[:stages], [3] + chans[:-1], chans, strict=True)
     ]
-    encoder = FrameEncoder(tuple(down), _dense(keys[stages], 16 * chans[-1], units, True))
+    encoder = FrameEncoder(tuple(down), dense(keys[stages], 16 * chans[-1], units, True))
     ups = chans[::-1][1:] + [3]
     up = [
         _conv(k, c_in, c_out, c_out != 3 or i < stages - 1, True)
@@ -304,7 +249,7 @@ def frame_networks(
             zip(keys[stages + 1 : 2 * stages + 1], chans[::-1], ups, strict=True)
         )
     ]
-    inp = _dense(keys[-1], feat, 16 * chans[-1], True)
+    inp = dense(keys[-1], feat, 16 * chans[-1], True)
     return encoder, FrameDecoder(inp, tuple(up), chans[-1])
 
 
@@ -366,8 +311,8 @@ class RSSM:
             decoder = mlp(keys[5], feat, c.units, c.layers, d)
         nets = RSSMNets(
             encoder=encoder,
-            img_in=_dense(keys[1], latent + self.action_dim, c.units, True),
-            gru=_dense(keys[2], c.units + c.deter, 3 * c.deter, True, activate=False),
+            img_in=dense(keys[1], latent + self.action_dim, c.units, True),
+            gru=dense(keys[2], c.units + c.deter, 3 * c.deter, True, activation="none"),
             prior=mlp(keys[3], c.deter, c.units, 1, latent),
             post=mlp(keys[4], c.deter + c.units, c.units, 1, latent),
             decoder=decoder,

@@ -30,7 +30,8 @@ from mbrlax.data.buffer import ReplayBuffer
 from mbrlax.data.sequences import sample_sequences
 from mbrlax.envs.spec import EnvSpec
 from mbrlax.models.distributions import twohot_bins, twohot_loss, twohot_mean
-from mbrlax.models.rssm import RSSM, RSSMConfig, RSSMParams, RSSMState, apply_mlp, mlp
+from mbrlax.models.layers import apply_mlp, mlp
+from mbrlax.models.rssm import RSSM, RSSMConfig, RSSMParams, RSSMState
 
 
 @dataclasses.dataclass(frozen=True)
