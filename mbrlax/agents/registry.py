@@ -24,6 +24,7 @@ FOLDERS = (
     "linear",
     "planet",
     "dreamer",
+    "tdmpc2",
 )
 """The agents' folders under ``mbrlax/agents/``, in the order ``mbrlax --help`` lists them;
 each declares ``ENTRY``."""
