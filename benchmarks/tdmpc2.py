@@ -32,7 +32,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from planner_speed import matmul_peak_gflops
-from world_models import merged
 
 from mbrlax.agents.tdmpc2 import TDMPC2, TDMPC2Config
 from mbrlax.data.buffer import ReplayBuffer, Transition
@@ -40,9 +39,6 @@ from mbrlax.envs import EnvSpec
 from mbrlax.training.bench import (
     Table,
     add_sweep_arguments,
-    curve_record,
-    default_results_dir,
-    git_commit,
     mean_se_text,
     per_seed_text,
     run_seeds,
@@ -50,6 +46,7 @@ from mbrlax.training.bench import (
     split_train_args,
     sweep_settings,
     write_results,
+    write_seed_results,
 )
 
 BENCHMARK = "tdmpc2"
@@ -167,19 +164,15 @@ def main(argv: Sequence[str] | None = None) -> None:
                       results_dir=args.results_dir, argv=argv)  # fmt: skip
         return
     settings = sweep_settings(args, BENCHMARK, train_args)
-    commit = git_commit()
     for task in args.tasks:
-        runs = []
-        for algo in args.algos:
-            dirs = train(settings, task, algo, args.seeds, args.steps)
-            runs += [{**curve_record(d), "commit": commit} for d in dirs]
-        name = f"{BENCHMARK}-{slug(task)}"
-        folder = args.results_dir or default_results_dir()
-        if args.merge:
-            runs = merged(Path(folder) / f"{name}.json", runs)
-        extra = {"steps": args.steps, "train_args": list(train_args)}
-        write_results(name, {"summary": summary_table(runs, task)}, runs=runs, extra=extra,
-                      results_dir=args.results_dir, argv=argv)  # fmt: skip
+        dirs = [
+            d for algo in args.algos for d in train(settings, task, algo, args.seeds, args.steps)
+        ]
+        write_seed_results(
+            f"{BENCHMARK}-{slug(task)}", dirs, lambda runs, task=task: summary_table(runs, task),
+            args.merge, extra={"steps": args.steps, "train_args": list(train_args)},
+            results_dir=args.results_dir, argv=argv,
+        )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -40,17 +40,14 @@ from mbrlax.envs import EnvSpec
 from mbrlax.training.bench import (
     Table,
     add_sweep_arguments,
-    curve_record,
-    default_results_dir,
-    git_commit,
     mean_se_text,
     per_seed_text,
-    read_results,
     run_seeds,
     slug,
     split_train_args,
     sweep_settings,
     write_results,
+    write_seed_results,
 )
 
 BENCHMARK = "world_models"
@@ -102,15 +99,6 @@ def summary_table(runs: list[dict], task: str, pixels: bool, repeat: int) -> Tab
         ],
         rows,
     )  # fmt: skip
-
-
-def merged(previous: Path, runs: list[dict]) -> list[dict]:
-    """``runs`` plus the runs of ``previous`` (a results file) of other (algo, seed) pairs."""
-    if not previous.exists():
-        return runs
-    have = {(r["algo"], r["seed"]) for r in runs}
-    old = [r for r in read_results(previous).get("runs", []) if (r["algo"], r["seed"]) not in have]
-    return sorted(old + runs, key=lambda r: (r["algo"], r["seed"]))
 
 
 # -------------------------------------------------------------------------- throughput
@@ -199,20 +187,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     settings = sweep_settings(args, BENCHMARK, train_args)
     pixels = 64 if args.pixels else None
-    commit = git_commit()
     for task in args.tasks:
-        runs = []
-        for algo in args.algos:
-            dirs = train(settings, task, algo, args.seeds, args.frames, args.action_repeat, pixels)
-            runs += [{**curve_record(d), "commit": commit} for d in dirs]
-        name = f"{BENCHMARK}-{task}" + ("-pixels" if pixels else "")
-        folder = args.results_dir or default_results_dir()
-        if args.merge:
-            runs = merged(Path(folder) / f"{name}.json", runs)
-        table = summary_table(runs, task, bool(pixels), args.action_repeat)
-        extra = {"frames": args.frames, "action_repeat": args.action_repeat, "pixels": pixels}
-        write_results(name, {"summary": table}, runs=runs, extra=extra,
-                      results_dir=args.results_dir, argv=argv)  # fmt: skip
+        dirs = [
+            d
+            for algo in args.algos
+            for d in train(
+                settings, task, algo, args.seeds, args.frames, args.action_repeat, pixels
+            )
+        ]
+        write_seed_results(
+            f"{BENCHMARK}-{task}" + ("-pixels" if pixels else ""), dirs,
+            lambda runs, task=task: summary_table(runs, task, bool(pixels), args.action_repeat),
+            args.merge,
+            extra={"frames": args.frames, "action_repeat": args.action_repeat, "pixels": pixels},
+            results_dir=args.results_dir, argv=argv,
+        )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -111,6 +111,25 @@ def test_curve_record_reads_the_run_directory(tmp_path):
     assert record["run_dir"] == str(run.absolute())
 
 
+def test_seed_results_merge_with_an_earlier_file_across_sessions(tmp_path):
+    # Seeds measured in different sessions add up; a seed measured again replaces its old run.
+    def table(runs):
+        return Table.of(["seeds", "last"], [[len(runs), [r["eval_return"][-1] for r in runs]]])
+
+    first = [_fake_run(tmp_path / "s0", 0, [-900.0]), _fake_run(tmp_path / "s1", 1, [-800.0])]
+    bench.write_seed_results("seeds", first, table, merge=False, results_dir=tmp_path / "res")
+    later = [_fake_run(tmp_path / "s1b", 1, [-100.0]), _fake_run(tmp_path / "s2", 2, [-50.0])]
+    path = bench.write_seed_results("seeds", later, table, merge=True, results_dir=tmp_path / "res")
+    data = bench.read_results(path)
+    assert [(r["seed"], r["eval_return"][-1]) for r in data["runs"]] == [
+        (0, -900.0),
+        (1, -100.0),
+        (2, -50.0),
+    ]
+    assert all("commit" in r for r in data["runs"])
+    assert data["tables"]["summary"]["rows"] == [[3, [-900.0, -100.0, -50.0]]]
+
+
 def test_markdown_table_and_provenance(tmp_path):
     data = bench.read_results(_fake_results(tmp_path))
     table = bench.render_markdown_table(data["tables"]["summary"])

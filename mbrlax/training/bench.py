@@ -493,6 +493,38 @@ def run_seeds(
 # -- what a finished run left -----------------------------------------------------------------
 
 
+def merged_runs(previous: str | Path, runs: list[dict]) -> list[dict]:
+    """``runs`` plus the runs of ``previous`` (a results file, if it exists) of other (algo,
+    seed) pairs: seeds measured in different sessions add up, each keeping its commit."""
+    previous = Path(previous)
+    if not previous.exists():
+        return runs
+    have = {(r["algo"], r["seed"]) for r in runs}
+    old = [r for r in read_results(previous).get("runs", []) if (r["algo"], r["seed"]) not in have]
+    return sorted(old + runs, key=lambda r: (r["algo"], r["seed"]))
+
+
+def write_seed_results(
+    name: str,
+    run_dirs: Sequence[str | Path],
+    table: Any,
+    merge: bool,
+    extra: Mapping[str, Any] | None = None,
+    results_dir: str | Path | None = None,
+    argv: Sequence[str] | None = None,
+) -> Path:
+    """The results file ``name`` of a learning benchmark: one curve per run directory (each
+    with the commit it was measured at), merged with an earlier file's other seeds when
+    ``merge``, and ``table(runs)`` as its ``summary``."""
+    commit = git_commit()
+    runs = [{**curve_record(d), "commit": commit} for d in run_dirs]
+    if merge:
+        runs = merged_runs(Path(results_dir or default_results_dir()) / f"{name}.json", runs)
+    return write_results(
+        name, {"summary": table(runs)}, runs=runs, extra=extra, results_dir=results_dir, argv=argv
+    )
+
+
 def final_agent(run_dir: str | Path, key_seed: int = 0) -> tuple[Any, Any, Any]:
     """``(experiment, agent, state)`` of a finished run: the agent made from the run's config,
     its state from ``agent.init`` with the run's final model (``final_model.eqx``) loaded."""
