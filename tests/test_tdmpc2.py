@@ -77,7 +77,7 @@ def _constant_qs(qs, value):
     return (*qs[:-1], last)
 
 
-def _window(agent, state, terminated):
+def _window(terminated):
     """One window [1, H] of rows from a fixed start, with the given terminal flags and the
     second row starting a new episode when the first terminated."""
     h = TINY.horizon
@@ -106,7 +106,7 @@ def test_td_target_at_a_termination_inside_the_horizon_is_the_hand_computed_one(
     # does not, and the row after it (a new episode) counts for nothing: changing it changes
     # no loss.
     state = state._replace(target_qs=target_qs)
-    data = _window(agent, state, [False, True, False])
+    data = _window([False, True, False])
     is_first = jnp.array([[True, False, True]])
     losses = jax.jit(lambda d: agent.loss(state, Sequences(d, is_first), jax.random.key(2))[0])
     base = losses(data)

@@ -163,6 +163,19 @@ def learns_every_step(name: str, why: str, at_least: bool = False) -> Callable[[
     return check
 
 
+def unit_to_env(spec: EnvSpec, unit: Float[Array, "... A"]) -> Float[Array, "... A"]:
+    """An action in ``[-1, 1]^A`` (clipped there) in ``spec``'s bounds: what agents whose
+    networks act in the unit box (Dreamer, TD-MPC2) send to the env."""
+    low, high = spec.action_bounds()
+    return low + (jnp.clip(unit, -1.0, 1.0) + 1.0) * (high - low) / 2.0
+
+
+def env_to_unit(spec: EnvSpec, action: Float[Array, "... A"]) -> Float[Array, "... A"]:
+    """An env action in ``[-1, 1]^A`` (the inverse of :func:`unit_to_env`, clipped)."""
+    low, high = spec.action_bounds()
+    return jnp.clip(2.0 * (action - low) / (high - low) - 1.0, -1.0, 1.0)
+
+
 def eval_act(agent: Agent) -> Callable[..., Any]:
     """The ``act`` of evaluation episodes: the agent's optional ``act_eval`` (same signature
     as ``act``; e.g. greedy where training explores), else its ``act``."""

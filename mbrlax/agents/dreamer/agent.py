@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
+from mbrlax.agents.base import unit_to_env
 from mbrlax.agents.returns import ReturnScale, lambda_returns, return_scale, return_scale_init
 from mbrlax.data.buffer import ReplayBuffer
 from mbrlax.data.sequences import sample_sequences
@@ -181,10 +182,6 @@ class Dreamer:
         std = (c.max_std - c.min_std) * jax.nn.sigmoid(raw + 2.0) + c.min_std
         return jnp.tanh(mean), std
 
-    def _to_env(self, action: Array) -> Array:
-        low, high = (jnp.asarray(b, jnp.float32) for b in self.spec.action_bounds())
-        return low + (jnp.clip(action, -1.0, 1.0) + 1.0) * (high - low) / 2.0
-
     def _act(self, state: DreamerState, obs, key, explore: bool):
         k_filter, k_act = jax.random.split(key)
         nets = state.model.nets
@@ -194,7 +191,7 @@ class Dreamer:
         )
         mean, std = self._policy(state.actor, self.model.features(latent))
         unit = mean + std * jax.random.normal(k_act, mean.shape) if explore else mean
-        action = self._to_env(unit)
+        action = unit_to_env(self.spec, unit)
         new = state._replace(latent=latent, prev_action=action, first=jnp.array(False))
         return action, new, {}
 
@@ -221,7 +218,7 @@ class Dreamer:
             k_a, k_s = jax.random.split(k)
             mean, std = self._policy(actor, self.model.features(s))
             unit = cut(mean + std * jax.random.normal(k_a, mean.shape))
-            nxt, _ = self.model.img_step(nets, s, self._to_env(unit), k_s)
+            nxt, _ = self.model.img_step(nets, s, unit_to_env(self.spec, unit), k_s)
             nxt = cut(nxt)
             reward = self.model.reward(nets, nxt)
             cont = self.model.continue_prob(nets, nxt)

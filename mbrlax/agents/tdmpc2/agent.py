@@ -36,6 +36,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from mbrlax.agents.base import env_to_unit, unit_to_env
 from mbrlax.agents.returns import ReturnScale, return_scale, return_scale_init
 from mbrlax.data.buffer import ReplayBuffer
 from mbrlax.data.sequences import Sequences, sample_sequences
@@ -320,14 +321,6 @@ class TDMPC2:
         return actions
 
     # ---------------------------------------------------------------- acting
-    def _unit(self, action: Array) -> Array:
-        low, high = (jnp.asarray(b, jnp.float32) for b in self.spec.action_bounds())
-        return jnp.clip(2.0 * (action - low) / (high - low) - 1.0, -1.0, 1.0)
-
-    def _to_env(self, unit: Array) -> Array:
-        low, high = (jnp.asarray(b, jnp.float32) for b in self.spec.action_bounds())
-        return low + (jnp.clip(unit, -1.0, 1.0) + 1.0) * (high - low) / 2.0
-
     def _act(self, state: TDMPC2State, obs, key, explore: bool):
         k_plan, k_noise = jax.random.split(key)
         z = self.model.encode(state.model, jnp.asarray(obs, jnp.float32))
@@ -341,7 +334,7 @@ class TDMPC2:
         else:
             sample, mean, _ = self._policy(state.pi, z, k_plan)
             unit = sample if explore else mean
-        return self._to_env(unit), state, info
+        return unit_to_env(self.spec, unit), state, info
 
     @functools.partial(jax.jit, static_argnums=0)
     def act(self, state: TDMPC2State, obs: Float[Array, " d"], key: PRNGKeyArray):
@@ -371,7 +364,7 @@ class TDMPC2:
         data = seqs.data
         b, h = seqs.is_first.shape
         k_td, k_drop = jax.random.split(key)
-        actions = jax.vmap(jax.vmap(self._unit))(data.action)
+        actions = env_to_unit(self.spec, data.action)
         encode = jax.vmap(jax.vmap(lambda o: self.model.encode(learned.model, o)))
         next_z = jax.lax.stop_gradient(encode(data.next_obs.astype(jnp.float32)))
         td = jax.vmap(jax.vmap(lambda z, r, d, k: self.td_targets(state.target_qs, state.pi, z, r, d, k)))(  # noqa: E501
@@ -404,11 +397,8 @@ class TDMPC2:
         term_loss = optax.sigmoid_binary_cross_entropy(
             term_logits, data.terminated.astype(jnp.float32)
         )
-        q_logits = jax.vmap(
-            jax.vmap(lambda z, a, k: self._q_all(learned.qs, z, a, c.dropout, k))
-        )(  # noqa: E501
-            zs[:, :-1], actions, jax.random.split(k_drop, (b, h))
-        )  # fmt: skip  [B, H, Q, K]
+        q_all = jax.vmap(jax.vmap(lambda z, a, k: self._q_all(learned.qs, z, a, c.dropout, k)))
+        q_logits = q_all(zs[:, :-1], actions, jax.random.split(k_drop, (b, h)))  # [B, H, Q, K]
         value_loss = jnp.mean(twohot_loss(q_logits, td[..., None], self.bins), axis=-1)
 
         def total(per_row):  # sum over the window of rho^t-weighted batch means, / H
