@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mbrlax.data.buffer import ReplayBuffer, Transition
-from mbrlax.data.sequences import sample_sequences
+from mbrlax.data.sequences import Sequences, sample_sequences
 from mbrlax.models.rssm import RSSM, RSSMConfig, RSSMState, conv_down, conv_up
 from mbrlax.planners import CEM
 
@@ -113,3 +113,46 @@ def test_learns_a_deterministic_system_and_imagines_20_steps_open_loop():
     # Predicting nothing (the mean) errs by the spread; the model by a fraction of it.
     assert rmse < 0.5 * spread, (rmse, spread)
     assert float(jnp.mean(jnp.abs(rewards - test.reward[:20]))) < 0.1
+
+
+@pytest.mark.parametrize("obs_shape", [(3,), (8, 8, 3)])
+@pytest.mark.parametrize(
+    "firsts",
+    [
+        [[0], [0, 3]],  # at most FIRST_ROWS episode starts per sequence: only those encoded
+        [[0, 3], [0, 1, 3, 5]],  # one sequence with more: every obs encoded
+    ],
+)
+def test_the_losss_posterior_states_are_the_observed_ones(obs_shape, firsts):
+    # The loss encodes the obs of only the rows that start an episode; its posterior states
+    # must be those of stepping observe_step row by row (which encodes every obs itself),
+    # restarting from initial_state at every row that starts an episode.
+    model = RSSM(TINY, obs_shape=obs_shape, action_dim=2)
+    nets = model.init(jax.random.key(0)).nets
+    length, batch = 6, len(firsts)
+    k_obs, k_next, k_act, key = jax.random.split(jax.random.key(1), 4)
+    shape = (batch, length, *obs_shape)
+    if len(obs_shape) == 3:
+        obs = jax.random.randint(k_obs, shape, 0, 256).astype(jnp.uint8)
+        next_obs = jax.random.randint(k_next, shape, 0, 256).astype(jnp.uint8)
+    else:
+        obs, next_obs = jax.random.normal(k_obs, shape), jax.random.normal(k_next, shape)
+    data = Transition(obs, jax.random.uniform(k_act, (batch, length, 2), minval=-1, maxval=1),
+                      jnp.zeros((batch, length)), next_obs,
+                      jnp.zeros((batch, length), bool))  # fmt: skip
+    is_first = jnp.zeros((batch, length), bool)
+    for b, rows in enumerate(firsts):
+        is_first = is_first.at[b, jnp.array(rows)].set(True)
+    _, (_, states) = jax.jit(model.loss)(nets, Sequences(data, is_first), key)
+
+    for b in range(batch):
+        state = model.initial_state()
+        row_keys = jax.random.split(jax.random.split(key, batch)[b], length)
+        for t in range(length):
+            k0, k1 = jax.random.split(row_keys[t])
+            if bool(is_first[b, t]):
+                zero = jnp.zeros(2)
+                state = model.observe_step(nets, model.initial_state(), zero, obs[b, t], k0)[0]
+            state = model.observe_step(nets, state, data.action[b, t], next_obs[b, t], k1)[0]
+            np.testing.assert_allclose(states.deter[b, t], state.deter, atol=1e-5)
+            np.testing.assert_allclose(states.stoch[b, t], state.stoch, atol=1e-5)

@@ -109,6 +109,11 @@ class RSSMState(NamedTuple):
     stoch: Float[Array, "G K"]
 
 
+FIRST_ROWS = 2
+"""Rows per training sequence whose ``obs`` the loss encodes: the sequence's first row and one
+episode start inside it, which covers every sequence shorter than an episode (more encode all
+rows' ``obs``; see :meth:`RSSM._embeddings`)."""
+
 # The transposed convolution's taps: output row ``2 i + phase`` reads input rows ``i - 1``,
 # ``i`` and ``i + 1`` through kernel rows ``_TAPS[phase]`` (None: not at all). This is what
 # ``jax.lax.conv_transpose(..., (2, 2), "SAME")`` computes with a 4 x 4 kernel.
@@ -472,8 +477,9 @@ class RSSM:
         c = self.config
         bins = twohot_bins(c.bins)
         keys = jax.random.split(key, seqs.is_first.shape[0])
-        parts, states = jax.vmap(lambda d, f, k: self._sequence_losses(nets, d, f, k, bins))(
-            seqs.data, seqs.is_first, keys
+        embeds = self._embeddings(nets, seqs)
+        parts, states = jax.vmap(lambda d, e, f, k: self._sequence_losses(nets, d, e, f, k, bins))(
+            seqs.data, embeds, seqs.is_first, keys
         )
         metrics = {name: jnp.mean(value) for name, value in parts.items()}
         total = (
@@ -485,13 +491,38 @@ class RSSM:
         )
         return total, ({**metrics, "loss": total}, states)
 
-    def _sequence_losses(self, nets, data, is_first, key, bins) -> dict[str, Array]:
-        """The loss parts of one sequence ``[L]`` and its posterior states. The encoder and
-        decoder (the CNN, for frames) run on all ``L`` rows at once outside the recurrence."""
+    def _embeddings(self, nets: RSSMNets, seqs: Sequences) -> tuple[Array, Array]:
+        """``([B, L, U], [B, L, U])``: the embeddings of the rows' ``obs``, read only where a
+        row starts an episode (``is_first``; elsewhere the state carries on from the previous
+        row's ``next_obs``), and of their ``next_obs``. So only the ``obs`` of the first
+        :data:`FIRST_ROWS` rows per sequence that start an episode are encoded, ``L + 2``
+        frames per sequence rather than ``2 L`` (the CNN's encoder is half its cost); a batch
+        with a sequence of more such rows encodes every ``obs``."""
+        encode = jax.vmap(jax.vmap(lambda o: self.encode(nets, o)))
+        next_embeds = encode(seqs.data.next_obs)
+        length = seqs.is_first.shape[1]
+        if length <= FIRST_ROWS:
+            return encode(seqs.data.obs), next_embeds
+
+        def at_first_rows(obs: Array) -> Array:
+            def rows(first: Array) -> tuple[Array, Array]:
+                (at,) = jnp.nonzero(first, size=FIRST_ROWS, fill_value=0)
+                return at, jnp.arange(FIRST_ROWS) < jnp.sum(first)
+
+            at, valid = jax.vmap(rows)(seqs.is_first)  # [B, K]
+            picked = jax.vmap(lambda o, i: o[i])(obs, at)  # [B, K, ...obs]
+            onto = (at[:, None, :] == jnp.arange(length)[None, :, None]) & valid[:, None, :]
+            return jnp.einsum("btk,bku->btu", onto.astype(jnp.float32), encode(picked))
+
+        few = jnp.all(jnp.sum(seqs.is_first, axis=1) <= FIRST_ROWS)
+        return jax.lax.cond(few, at_first_rows, encode, seqs.data.obs), next_embeds
+
+    def _sequence_losses(self, nets, data, embeds, is_first, key, bins) -> dict[str, Array]:
+        """The loss parts of one sequence ``[L]`` and its posterior states, from its rows'
+        embeddings (:meth:`_embeddings`: the encoder runs on all rows at once outside the
+        recurrence, as does the decoder)."""
         c = self.config
         zero_action = jnp.zeros(self.action_dim)
-        encode = jax.vmap(lambda o: self.encode(nets, o))
-        embeds = encode(data.obs), encode(data.next_obs)
 
         def row(state, inputs):
             embed, next_embed, action, first, k = inputs
