@@ -12,6 +12,7 @@ import pytest
 
 from mbrlax.training import bench
 from mbrlax.training.bench import Table
+from mbrlax.training.logger import CODE_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,6 +128,15 @@ def test_seed_results_merge_with_an_earlier_file_across_sessions(tmp_path):
         (2, -50.0),
     ]
     assert all("commit" in r for r in data["runs"])
+    # A run that says which code started it keeps that commit, not the writer's.
+    started = {"env_steps": 0, "sha": "abc1234", "dirty": False, "mbrlax": "0.1.0"}
+    resumed = {**started, "env_steps": 400, "sha": "def5678"}
+    s3 = _fake_run(tmp_path / "s3", 3, [-20.0])
+    (s3 / CODE_FILE).write_text(f"{json.dumps(started)}\n{json.dumps(resumed)}\n")
+    path = bench.write_seed_results("seeds", [s3], table, merge=True, results_dir=tmp_path / "res")
+    run3 = bench.read_results(path)["runs"][-1]
+    assert run3["commit"] == {"sha": "abc1234", "dirty": False}
+    assert [c["sha"] for c in run3["code"]] == ["abc1234", "def5678"]
     assert data["tables"]["summary"]["rows"] == [[3, [-900.0, -100.0, -50.0]]]
 
 

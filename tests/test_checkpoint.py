@@ -19,7 +19,13 @@ from mbrlax.training.checkpoint import (
     save_checkpoint,
 )
 from mbrlax.training.experiment import PETSExperiment, resume, run
-from mbrlax.training.logger import LOG_FILE, RunDirError, read_metrics
+from mbrlax.training.logger import (
+    LOG_FILE,
+    RunDirError,
+    code_version,
+    read_code_records,
+    read_metrics,
+)
 from mbrlax.training.loop import RunnerConfig
 
 # Columns that must be identical after a resume (timings cannot be).
@@ -141,6 +147,10 @@ def test_resume_from_any_checkpoint_gives_the_same_rows(tmp_path, env, mid_episo
         assert exact(resumed.rows) == exact(full.rows)
         assert exact(read_metrics(dst)) == exact(read_metrics(tmp_path / "full"))
         assert f"resuming from {names[i]}" in (dst / LOG_FILE).read_text()
+        # Which code ran it, from where: its start, then this resume.
+        records = read_code_records(dst)
+        assert [r["env_steps"] for r in records] == [0, steps[i]]
+        assert records[-1]["sha"] == code_version()["sha"]
 
 
 def test_resume_without_checkpoint_starts_over_and_bad_dirs_are_refused(tmp_path):

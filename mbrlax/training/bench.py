@@ -45,7 +45,6 @@ import os
 import platform
 import re
 import shlex
-import subprocess
 import sys
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
@@ -56,6 +55,7 @@ import numpy as np
 
 from mbrlax.analysis.compare import load_run, mean_curve
 from mbrlax.errors import BenchmarkError
+from mbrlax.training import logger
 from mbrlax.training.logger import to_jsonable, write_json_atomic
 
 SCHEMA_VERSION = 1
@@ -145,13 +145,6 @@ def describe_machine(machine: Mapping[str, Any]) -> str:
     return ", ".join(words)
 
 
-def _git(root: Path, *args: str) -> str:
-    out = subprocess.run(
-        ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30, check=True
-    )
-    return out.stdout.strip()
-
-
 def git_commit(root: str | Path | None = None) -> dict[str, Any]:
     """``{"sha": ..., "dirty": ...}`` of the repository at ``root`` (default: this one).
 
@@ -159,20 +152,7 @@ def git_commit(root: str | Path | None = None) -> dict[str, Any]:
     benchmark rewrites them). Outside a git work tree, or without git, both are None.
     """
     root = Path(root) if root is not None else repo_root()
-    try:
-        sha = _git(root, "rev-parse", "HEAD")
-        status = _git(
-            root,
-            "status",
-            "--porcelain",
-            "--untracked-files=no",
-            "--",
-            ".",
-            f":(exclude){RESULTS_DIR.as_posix()}",
-        )
-    except (OSError, subprocess.SubprocessError):
-        return {"sha": None, "dirty": None}
-    return {"sha": sha, "dirty": bool(status)}
+    return logger.git_commit(root, exclude=(RESULTS_DIR.as_posix(),))
 
 
 def command_line(argv: Sequence[str] | None = None, root: str | Path | None = None) -> str:
@@ -267,6 +247,7 @@ def curve_record(run_dir: str | Path, series: str | None = None) -> dict[str, An
         "eval_return": [float(v) for v in returns],
         "evaluated": run.evaluated,
         "wall_seconds": float(walls[-1]) if walls.size else None,
+        "code": logger.read_code_records(run_dir),
     }
 
 
@@ -514,10 +495,14 @@ def write_seed_results(
     argv: Sequence[str] | None = None,
 ) -> Path:
     """The results file ``name`` of a learning benchmark: one curve per run directory (each
-    with the commit it was measured at), merged with an earlier file's other seeds when
+    with the commit it was started at, and in ``code`` the code of every start and resume),
+    merged with an earlier file's other seeds when
     ``merge``, and ``table(runs)`` as its ``summary``."""
-    commit = git_commit()
-    runs = [{**curve_record(d), "commit": commit} for d in run_dirs]
+    runs = [curve_record(d) for d in run_dirs]
+    mine = git_commit()
+    for run in runs:  # where it started (older runs did not say: the commit writing this)
+        start = run["code"][0] if run["code"] else mine
+        run["commit"] = {"sha": start["sha"], "dirty": start["dirty"]}
     if merge:
         runs = merged_runs(Path(results_dir or default_results_dir()) / f"{name}.json", runs)
     return write_results(

@@ -8,6 +8,7 @@ import datetime
 import json
 import math
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ METRICS_FILE = "metrics.csv"
 CONFIG_FILE = "config.json"
 CURVE_FILE = "learning_curve.png"
 LOG_FILE = "run.log"
+CODE_FILE = "code.jsonl"
+"""One line per start and resume of a run: which code ran it from which env step on."""
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -36,6 +39,49 @@ def to_jsonable(obj: Any) -> Any:
     if hasattr(obj, "item") and callable(obj.item):  # numpy / jax scalars
         return obj.item()
     return obj
+
+
+def git_commit(root: str | Path, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``{"sha": ..., "dirty": ...}`` of the git work tree at ``root``: ``dirty`` says whether
+    tracked files differ from the commit (paths in ``exclude`` left out). Outside a git work
+    tree, or without git, both are None."""
+
+    def git(*args: str) -> str:
+        out = subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30,
+            check=True,
+        )  # fmt: skip
+        return out.stdout.strip()
+
+    try:
+        sha = git("rev-parse", "HEAD")
+        excluded = [f":(exclude){path}" for path in exclude]
+        status = git("status", "--porcelain", "--untracked-files=no", "--", ".", *excluded)
+    except (OSError, subprocess.SubprocessError):
+        return {"sha": None, "dirty": None}
+    return {"sha": sha, "dirty": bool(status)}
+
+
+def code_version() -> dict[str, Any]:
+    """The running mbrlax: ``{"mbrlax": version, "sha": ..., "dirty": ...}``, the commit
+    where it runs from a git checkout (benchmark results files left out of ``dirty``), else
+    None."""
+    from mbrlax import __version__
+
+    root = Path(__file__).resolve().parents[2]
+    commit = {"sha": None, "dirty": None}
+    if (root / ".git").exists():
+        commit = git_commit(root, exclude=("benchmarks/results",))
+    return {"mbrlax": __version__, **commit}
+
+
+def read_code_records(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The lines of a run's :data:`CODE_FILE` (none for runs from before it was written)."""
+    path = Path(run_dir) / CODE_FILE
+    if not path.exists():
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:
@@ -130,6 +176,14 @@ class RunLogger:
         os.replace(tmp, path)
         self._csv_file = open(path, "a", newline="")
         self._csv = csv.DictWriter(self._csv_file, fieldnames=self.columns, extrasaction="ignore")
+
+    def record_code(self, env_steps: int) -> None:
+        """Append to :data:`CODE_FILE` the code that runs the run from ``env_steps`` on (at
+        its start and at every resume), so a run continued across versions says so."""
+        stamp = datetime.datetime.now().isoformat(timespec="seconds")
+        line = {"env_steps": int(env_steps), "time": stamp, **code_version()}
+        with open(self.run_dir / CODE_FILE, "a") as f:
+            f.write(json.dumps(line, sort_keys=True) + "\n")
 
     def note(self, message: str) -> None:
         """Append a timestamped line to ``run.log`` and say it on stderr."""

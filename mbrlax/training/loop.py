@@ -258,8 +258,10 @@ class _Loop:
                 if restored is not None:
                     state, buffer, key, rng, progress = restored
                 logger.truncate(len(progress.rows), progress.env_steps)
+                logger.record_code(progress.env_steps)
             else:
                 logger = RunLogger(run_dir, run_config, RUN_COLUMNS)
+                logger.record_code(0)
                 if not env.can_snapshot and config.checkpoint_every:
                     logger.note(
                         f"{spec.env_id}'s state cannot be saved: checkpoints are taken at the "
