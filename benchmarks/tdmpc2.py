@@ -8,11 +8,13 @@ steps), and so does this script: ``--steps 100000`` is 100,000 env steps of mbrl
 a trial of ``mbrlax sweep`` with the algorithm's defaults, a run directory under ``--out``
 (default ``~/mbrlax-bench/tdmpc2``, outside the work tree): rerunning the same command
 continues unfinished runs (``mbrlax resume``) and skips finished ones; ``--merge`` keeps the
-seeds an earlier results file already has. Options after ``--`` go to every ``mbrlax train``
-(e.g. ``-- --agent.size 1``).
+seeds an earlier results file already has. ``--cpu-config`` runs TD-MPC2 at model size 1 with a
+4 x 256 plan (several times cheaper on one CPU core, see ``--speed-only``; its own run
+directories and results file ``tdmpc2-<task>-cpu.json``). Options after ``--`` go to every
+``mbrlax train``.
 
     python benchmarks/tdmpc2.py --speed-only                       # a few minutes
-    python benchmarks/tdmpc2.py --tasks cartpole-swingup --algos tdmpc2 --seeds 0 -- --agent.size 1
+    python benchmarks/tdmpc2.py --tasks cartpole-swingup --algos tdmpc2 --seeds 0 --cpu-config
     python benchmarks/tdmpc2.py --tasks Hopper-v5 --algos tdmpc2 sac --seeds 0 1 2
 
 Anchors (TD-MPC2, Hansen et al. 2024, state-based DMC at 100k steps, 3 seeds, its released
@@ -33,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from planner_speed import matmul_peak_gflops
 
-from mbrlax.agents.tdmpc2 import TDMPC2, TDMPC2Config
+from mbrlax.agents.tdmpc2 import TDMPC2, TDMPC2_MPPI, TDMPC2Config
 from mbrlax.data.buffer import ReplayBuffer, Transition
 from mbrlax.envs import EnvSpec
 from mbrlax.training.bench import (
@@ -61,14 +63,25 @@ def env_id(task: str) -> str:
     return task if "-v" in task or "/" in task else f"dmc/{task}?action_repeat=2"
 
 
-def train(settings, task: str, algo: str, seeds, steps: int) -> list[Path]:
-    """The run directories of ``algo`` on ``task`` for ``steps`` env steps, one per seed."""
+CPU_ARGS = (
+    "--agent.size", "1", "--agent.planner.population", "256", "--agent.planner.iterations", "4",
+)  # fmt: skip
+"""``--cpu-config``: TD-MPC2 at model size 1 with :data:`CPU_PLANNER`, several times cheaper per
+env step than its default on one CPU core (``--speed-only`` measures both)."""
+
+
+def train(settings, task: str, algo: str, seeds, steps: int, cpu: bool = False) -> list[Path]:
+    """The run directories of ``algo`` on ``task`` for ``steps`` env steps, one per seed
+    (TD-MPC2 in :data:`CPU_ARGS` where ``cpu``)."""
     fixed = [
         "--total-steps", str(steps), "--episodes", str(10**6), "--no-progress",
-        "--eval-every", "5", "--checkpoint-every", "10000",
+        "--eval-every", "5", "--checkpoint-every", "2500",
     ]  # fmt: skip
-    eid = env_id(task)
-    return run_seeds(settings, f"{slug(eid)}-{algo}-{steps}steps", algo, [eid], seeds, fixed)
+    group = f"{slug(env_id(task))}-{algo}-{steps}steps"
+    if cpu and algo == "tdmpc2":
+        fixed += CPU_ARGS
+        group += "-cpu"
+    return run_seeds(settings, group, algo, [env_id(task)], seeds, fixed)
 
 
 def summary_table(runs: list[dict], task: str) -> Table:
@@ -128,19 +141,35 @@ def speed(config: TDMPC2Config, spec: EnvSpec, repeats: int = 3) -> dict[str, fl
     return {"updates_per_s": 5 / best, "act_ms": 1000 * act_best}
 
 
+CPU_PLANNER = dataclasses.replace(TDMPC2_MPPI, population=256, iterations=4)
+"""A cheaper plan for CPU runs: 4 iterations of 256 samples (TD-MPC2: 6 of 512), the same 24
+policy samples and 64 elites."""
+
+SPEED_CASES = {
+    "size 5 (TD-MPC2's default), MPPI 512 x 6": TDMPC2Config(size=5),
+    "size 1, MPPI 512 x 6": TDMPC2Config(size=1),
+    "size 1, MPPI 256 x 4": TDMPC2Config(size=1, planner=CPU_PLANNER),
+}
+
+
 def speed_table() -> tuple[Table, dict]:
     peak = matmul_peak_gflops()
     spec = EnvSpec("cartpole", (5,), "continuous", (1,), (-1.0,), (1.0,), max_episode_steps=500)
     rows, raw = [], {}
-    for size in (1, 5):
-        s = speed(TDMPC2Config(size=size), spec)
-        raw[f"size {size}"] = s
-        rows.append([size, round(s["updates_per_s"], 2), round(s["act_ms"], 1), round(peak, 1)])
-        print(size, s, flush=True)
+    for name, config in SPEED_CASES.items():
+        s = speed(config, spec)
+        raw[name] = s
+        # One gradient step and one planned action per env step (TD-MPC2's schedule).
+        hours = 100_000 * (1 / s["updates_per_s"] + s["act_ms"] / 1000) / 3600
+        rows.append([
+            name, round(s["updates_per_s"], 2), round(s["act_ms"], 1), round(hours, 1),
+            round(peak, 1),
+        ])  # fmt: skip
+        print(name, s, flush=True)
     table = Table.of(
         [
-            "model size (M)", "gradient steps / s (256 windows of 3)",
-            "ms per planned action (512 x 6 plans)", "matmul peak GFLOP/s (same process)",
+            "config", "gradient steps / s (256 windows of 3)", "ms per planned action",
+            "hours per 100k env steps (one core)", "matmul peak GFLOP/s (same process)",
         ],
         rows,
     )  # fmt: skip
@@ -156,6 +185,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=100_000, help="env steps per run")
     parser.add_argument("--merge", action="store_true", help="keep an earlier file's seeds")
     parser.add_argument("--speed-only", action="store_true")
+    parser.add_argument(
+        "--cpu-config", action="store_true", help="TD-MPC2 at size 1, MPPI 256 x 4 (CPU_ARGS)"
+    )
     add_sweep_arguments(parser, BENCHMARK)
     args = parser.parse_args(own)
     if args.speed_only:
@@ -166,11 +198,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = sweep_settings(args, BENCHMARK, train_args)
     for task in args.tasks:
         dirs = [
-            d for algo in args.algos for d in train(settings, task, algo, args.seeds, args.steps)
+            d
+            for algo in args.algos
+            for d in train(settings, task, algo, args.seeds, args.steps, args.cpu_config)
         ]
+        name = f"{BENCHMARK}-{slug(task)}" + ("-cpu" if args.cpu_config else "")
         write_seed_results(
-            f"{BENCHMARK}-{slug(task)}", dirs, lambda runs, task=task: summary_table(runs, task),
-            args.merge, extra={"steps": args.steps, "train_args": list(train_args)},
+            name, dirs, lambda runs, task=task: summary_table(runs, task), args.merge,
+            extra={"steps": args.steps, "train_args": list(train_args),
+                   "tdmpc2_args": list(CPU_ARGS) if args.cpu_config else []},
             results_dir=args.results_dir, argv=argv,
         )  # fmt: skip
 

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 from conftest import resumed_from_oldest_checkpoint
 
-from mbrlax.agents.tdmpc2 import TDMPC2, TDMPC2_MPPI, TDMPC2Config, tdmpc2_discount
+from mbrlax.agents.tdmpc2 import (
+    MODEL_SIZES,
+    TDMPC2,
+    TDMPC2_MPPI,
+    ModelDims,
+    TDMPC2Config,
+    tdmpc2_discount,
+)
 from mbrlax.data.buffer import Transition
 from mbrlax.data.sequences import Sequences
 from mbrlax.envs import make_env
@@ -57,7 +64,12 @@ def test_discount_rule_and_config_errors():
     assert tdmpc2_discount(1000) == pytest.approx(0.995)
     assert tdmpc2_discount(50) == pytest.approx(0.95)
     assert tdmpc2_discount(None) == 0.99
-    assert TDMPC2Config(size=1).num_q == 2 and TDMPC2Config().latent_dim == 512
+    assert TDMPC2Config(size=1).dims.num_q == 2 and TDMPC2Config().dims.latent_dim == 512
+    # The size sets every width left unset, also when changed on a config that has one (as the
+    # CLI's --agent.size does): the widths are never filled into the fields.
+    small = dataclasses.replace(TDMPC2Config(), size=1)
+    assert small.dims == ModelDims(**MODEL_SIZES[1])
+    assert dataclasses.replace(small, mlp_dim=64).dims.mlp_dim == 64
     with pytest.raises(ValueError, match="size must be one of"):
         TDMPC2Config(size=3)
     with pytest.raises(ValueError, match="num_q"):
@@ -97,7 +109,7 @@ def test_td_target_at_a_termination_inside_the_horizon_is_the_hand_computed_one(
     v = 4.0  # every target Q predicts this
     target_qs = _constant_qs(state.target_qs, v)
     gamma = agent.discount
-    z = jnp.full(TINY.latent_dim, 1.0 / 8)
+    z = jnp.full(TINY.dims.latent_dim, 1.0 / 8)
     for reward, terminated, expected in [(1.0, False, 1.0 + gamma * v), (2.0, True, 2.0)]:
         td = agent.td_targets(target_qs, state.pi, z, jnp.float32(reward),
                               jnp.array(terminated), jax.random.key(1))  # fmt: skip

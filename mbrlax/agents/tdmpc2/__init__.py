@@ -5,6 +5,7 @@ from mbrlax.agents.tdmpc2.agent import (
     MODEL_SIZES,
     TDMPC2,
     TDMPC2_MPPI,
+    ModelDims,
     TDMPC2Config,
     TDMPC2State,
     tdmpc2_discount,
@@ -35,6 +36,7 @@ ENTRY = AgentEntry(
 __all__ = [
     "ENTRY",
     "MODEL_SIZES",
+    "ModelDims",
     "TDMPC2",
     "TDMPC2_MPPI",
     "TDMPC2Config",

@@ -142,23 +142,44 @@ class TDMPC2Config:
                 f"parameters in TD-MPC2's table), got {self.size!r}; set latent_dim, mlp_dim, "
                 "enc_dim, enc_layers and num_q for another size."
             )
-        for name, value in MODEL_SIZES[self.size].items():
-            if getattr(self, name) is None:
-                object.__setattr__(self, name, value)
-        for name in ("latent_dim", "mlp_dim", "enc_dim", "enc_layers", "horizon", "batch_size",
-                     "train_steps"):  # fmt: skip
-            if getattr(self, name) < 1:
-                raise ValueError(f"TDMPC2Config.{name} must be >= 1, got {getattr(self, name)}.")
-        if self.num_q < 2:
+        dims = self.dims
+        counts = {**dims._asdict(), "horizon": self.horizon, "batch_size": self.batch_size,
+                  "train_steps": self.train_steps}  # fmt: skip
+        for name, value in counts.items():
+            if value < 1:
+                raise ValueError(f"TDMPC2Config.{name} must be >= 1, got {value}.")
+        if dims.num_q < 2:
             raise ValueError(
-                f"TDMPC2Config.num_q must be >= 2 (a target takes two), got {self.num_q}."
-            )  # noqa: E501
+                f"TDMPC2Config.num_q must be >= 2 (a target takes two), got {dims.num_q}."
+            )
         if self.discount is not None and not 0.0 < self.discount <= 1.0:
             raise ValueError(
                 f"TDMPC2Config.discount must be in (0, 1] or None, got {self.discount}."
             )  # noqa: E501
         if not 0.0 <= self.dropout < 1.0 or not 0.0 < self.rho <= 1.0:
             raise ValueError("TDMPC2Config: need 0 <= dropout < 1 and 0 < rho <= 1.")
+
+    @property
+    def dims(self) -> ModelDims:
+        """The widths built: those set here, the others from ``size`` (the fields are never
+        filled in, so that ``dataclasses.replace(config, size=1)`` and ``--agent.size 1``
+        change them all)."""
+        table = MODEL_SIZES[self.size]
+        return ModelDims(**{
+            name: table[name] if getattr(self, name) is None else getattr(self, name)
+            for name in ModelDims._fields
+        })  # fmt: skip
+
+
+class ModelDims(NamedTuple):
+    """The widths a :class:`TDMPC2Config` builds: its ``size``'s row of :data:`MODEL_SIZES`,
+    with the fields it sets itself."""
+
+    latent_dim: int
+    mlp_dim: int
+    enc_dim: int
+    enc_layers: int
+    num_q: int
 
 
 def tdmpc2_discount(max_episode_steps: int | None) -> float:
@@ -210,10 +231,10 @@ class TDMPC2:
     # ---------------------------------------------------------------- pieces
     @functools.cached_property
     def model(self) -> LatentModel:
-        c = self.config
+        c, d = self.config, self.config.dims
         return LatentModel(
-            self.spec.obs_dim, self.spec.action_dim, c.latent_dim, c.mlp_dim, c.enc_dim,
-            c.enc_layers, c.simnorm_dim, c.num_bins, c.vmin, c.vmax,
+            self.spec.obs_dim, self.spec.action_dim, d.latent_dim, d.mlp_dim, d.enc_dim,
+            d.enc_layers, c.simnorm_dim, c.num_bins, c.vmin, c.vmax,
         )  # fmt: skip
 
     @functools.cached_property
@@ -248,13 +269,13 @@ class TDMPC2:
         )  # fmt: skip
 
     def init(self, key: PRNGKeyArray) -> TDMPC2State:
-        c = self.config
+        c, d = self.config, self.config.dims
         k_model, k_pi, k_q = jax.random.split(key, 3)
         model = self.model.init(k_model)
-        z, a = c.latent_dim, self.spec.action_dim
-        pi = head(k_pi, z, c.mlp_dim, 2 * a)
-        qs = jax.vmap(lambda k: head(k, z + a, c.mlp_dim, c.num_bins, zero=True))(
-            jax.random.split(k_q, c.num_q)
+        z, a = d.latent_dim, self.spec.action_dim
+        pi = head(k_pi, z, d.mlp_dim, 2 * a)
+        qs = jax.vmap(lambda k: head(k, z + a, d.mlp_dim, c.num_bins, zero=True))(
+            jax.random.split(k_q, d.num_q)
         )
         opt, pi_opt = self._optimizers()
         planner_state = self._planner_start()
@@ -293,13 +314,13 @@ class TDMPC2:
         x = jnp.concatenate([z, action])
         if key is None:
             return jax.vmap(lambda q: apply_mlp(q, x))(qs)
-        keys = jax.random.split(key, self.config.num_q)
+        keys = jax.random.split(key, self.config.dims.num_q)
         return jax.vmap(lambda q, k: apply_mlp(q, x, dropout, k))(qs, keys)
 
     def _q_pair(self, qs, z, action, key) -> Float[Array, " 2"]:
         """``[2]`` the values of two members drawn without replacement (all are evaluated:
         gathering two members' weights per example would copy them for every example)."""
-        pick = jax.random.choice(key, self.config.num_q, (2,), replace=False)
+        pick = jax.random.choice(key, self.config.dims.num_q, (2,), replace=False)
         return twohot_mean(self._q_all(qs, z, action), self.bins)[pick]
 
     def _value(self, pi, qs, z: Float[Array, " Z"]) -> Float[Array, ""]:
