@@ -80,12 +80,12 @@ def test_dreamer_learns_a_tiny_task_from_pixels_and_imagines_its_frames(tmp_path
     assert video.shape[1] >= 160 and video.shape[2] > 3 * video.shape[1]
 
 
-@pytest.mark.slow  # about 4 minutes on 2 cores
+@pytest.mark.slow  # about 5 minutes on 2 cores
 def test_dreamer_learns_a_users_env_with_a_learned_reward():
-    # tests/user_envs.py's PointReach from its vector observations (seen: -16 after 13
-    # episodes, -5 after 22).
+    # tests/user_envs.py's PointReach from its vector observations (seen: -50 to -140 at
+    # first, -18 after 25 episodes, -7.5 over the last 3 of 35).
     exp = _experiment(
-        "user_envs:PointReach-v0", episodes=25, warmup_steps=100, refit_every=50,
+        "user_envs:PointReach-v0", episodes=35, warmup_steps=100, refit_every=50,
         eval_episodes=0,
     )  # fmt: skip
     rows = run(exp, save=False).rows

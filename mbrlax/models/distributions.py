@@ -111,7 +111,14 @@ def straight_through_sample(
 ) -> Float[Array, "*batch K"]:
     """A one-hot sample of each categorical whose gradient is that of its probabilities
     (``onehot + probs - sg(probs)``): the forward value is the sample, the backward pass sees
-    the probabilities."""
+    the probabilities.
+
+    Drawn by inverting the cumulative probabilities with one uniform number per categorical
+    (``jax.random.categorical`` draws a Gumbel number per class: K times the random bits,
+    which made sampling most of the cost of a latent step on CPU)."""
     probs = jax.nn.softmax(logits, axis=-1)
-    sample = jax.nn.one_hot(jax.random.categorical(key, logits), logits.shape[-1])
+    u = jax.random.uniform(key, probs.shape[:-1] + (1,), probs.dtype)
+    # The k with cdf[k - 1] <= u < cdf[k]; the last class where rounding leaves cdf[-1] <= u.
+    index = jnp.minimum(jnp.sum(jnp.cumsum(probs, -1) <= u, -1), logits.shape[-1] - 1)
+    sample = jax.nn.one_hot(index, logits.shape[-1], dtype=probs.dtype)
     return sample + probs - jax.lax.stop_gradient(probs)
