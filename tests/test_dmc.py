@@ -2,6 +2,8 @@
 observation in the suite's key order, action repeat, seeding, the time limit, clear errors, and
 a run through the runner."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -126,3 +128,32 @@ def test_a_run_directory_named_after_an_id_with_options_is_a_plain_name():
 
     name = default_run_dir("sac", "dmc/cartpole-swingup?action_repeat=2", 0).name
     assert name.startswith("sac-dmc_cartpole-swingup_action_repeat_2-seed0-")
+
+
+def test_a_frame_that_cannot_be_rendered_says_how_to_render_headless(monkeypatch):
+    # What MuJoCo raises without MUJOCO_GL=egl on a machine without a display.
+    env = make_env("dmc/cartpole-swingup?pixels=16").env.unwrapped
+
+    def no_context(*args, **kwargs):
+        raise RuntimeError("an OpenGL platform library has not been loaded into this process")
+
+    monkeypatch.setattr(env._env.physics, "render", no_context)
+    with pytest.raises(EnvError, match="set MUJOCO_GL=egl .* before starting Python"):
+        env.reset(seed=0)
+
+
+def test_the_mbrlax_command_renders_headless_unless_told_otherwise(monkeypatch):
+    from mbrlax.cli import headless_rendering
+
+    for display, chosen, expected in [
+        (None, None, "egl"),  # no display, no choice: EGL
+        (None, "osmesa", "osmesa"),  # the user's choice stays
+        (":0", None, None),  # a display: MuJoCo's own default
+    ]:
+        for name, value in (("DISPLAY", display), ("MUJOCO_GL", chosen)):
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        headless_rendering()
+        assert os.environ.get("MUJOCO_GL") == expected

@@ -15,6 +15,7 @@ lists them all, and a mistyped option is answered with the valid ones.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -61,8 +62,18 @@ _COMMAND_MODULES = {
 COMMANDS = tuple(_COMMAND_MODULES)
 
 
+def headless_rendering() -> None:
+    """On a machine without a display, MuJoCo (DeepMind Control's pixels, Gymnasium MuJoCo
+    videos) renders through EGL unless the user chose a backend: ``MUJOCO_GL=egl`` when
+    ``MUJOCO_GL`` and ``DISPLAY`` are both unset. Done by the ``mbrlax`` command before any
+    env is made (MuJoCo reads it once), never on import."""
+    if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+        os.environ["MUJOCO_GL"] = "egl"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    headless_rendering()
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
         return

@@ -121,10 +121,21 @@ class DMCEnv(gymnasium.Env):
         control_steps = round(self._env._step_limit)  # the suite's time limit, in control steps
         self.max_episode_steps = math.ceil(control_steps / action_repeat)
 
+    def _render(self, size: int) -> np.ndarray:
+        try:
+            return self._env.physics.render(size, size, camera_id=self.camera_id)
+        except Exception as e:  # mujoco.FatalError, dm_control's renderer errors
+            raise EnvError(
+                f"{DMC_PREFIX}{self.domain}-{self.task} could not render a frame "
+                f"({type(e).__name__}: {e}). Without a display MuJoCo renders headless: set "
+                "MUJOCO_GL=egl (or osmesa where there is no GPU driver) before starting Python, "
+                "e.g. `MUJOCO_GL=egl python ...`; the mbrlax command sets egl itself on a "
+                "machine without a display."
+            ) from e
+
     def _flatten(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         if self.pixels is not None:
-            size = self.pixels
-            return self._env.physics.render(size, size, camera_id=self.camera_id)
+            return self._render(self.pixels)
         parts = [np.asarray(observation[k], np.float32).reshape(-1) for k in self._keys]
         return np.concatenate(parts)
 
@@ -151,8 +162,7 @@ class DMCEnv(gymnasium.Env):
     def render(self):
         if self.render_mode != "rgb_array":
             return None
-        size = self.render_size
-        return self._env.physics.render(size, size, camera_id=self.camera_id)
+        return self._render(self.render_size)
 
     def close(self):
         self._env.close()
