@@ -6,6 +6,7 @@ import importlib.util
 import json
 import math
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,29 @@ def test_command_line_leaves_out_the_results_dir(tmp_path):
 
 def test_git_commit_outside_git_is_none(tmp_path):
     assert bench.git_commit(tmp_path) == {"sha": None, "dirty": None}
+
+
+def test_only_changes_to_code_make_a_checkout_dirty(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    files = {"mbrlax/a.py": "x = 1\n", "docs/page.md": "a\n", "README.md": "a\n",
+             "benchmarks/results/r.json": "{}\n", "Makefile": "all:\n"}  # fmt: skip
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    git("init", "-q")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    clean = bench.git_commit(tmp_path)
+    assert len(clean["sha"]) == 40 and clean["dirty"] is False
+    for name in ("docs/page.md", "README.md", "benchmarks/results/r.json"):
+        (tmp_path / name).write_text("changed\n")
+    assert bench.git_commit(tmp_path)["dirty"] is False  # docs and results only
+    for name in ("mbrlax/a.py", "Makefile"):
+        git("checkout", "--", ".")
+        (tmp_path / name).write_text("changed\n")
+        assert bench.git_commit(tmp_path)["dirty"] is True, name
 
 
 def test_bad_names_and_rows_are_refused(tmp_path):

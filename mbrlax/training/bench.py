@@ -148,11 +148,12 @@ def describe_machine(machine: Mapping[str, Any]) -> str:
 def git_commit(root: str | Path | None = None) -> dict[str, Any]:
     """``{"sha": ..., "dirty": ...}`` of the repository at ``root`` (default: this one).
 
-    ``dirty`` says whether tracked files differ from the commit, results files left out (a
-    benchmark rewrites them). Outside a git work tree, or without git, both are None.
+    ``dirty`` says whether tracked files differ from the commit, leaving out the results files
+    (a benchmark rewrites them), the docs and other Markdown (:data:`logger.NOT_CODE`). Outside
+    a git work tree, or without git, both are None.
     """
     root = Path(root) if root is not None else repo_root()
-    return logger.git_commit(root, exclude=(RESULTS_DIR.as_posix(),))
+    return logger.git_commit(root, exclude=logger.NOT_CODE)
 
 
 def command_line(argv: Sequence[str] | None = None, root: str | Path | None = None) -> str:

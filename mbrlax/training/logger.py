@@ -41,6 +41,11 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
+NOT_CODE = ("benchmarks/results", "docs", "*.md")
+"""Paths whose changes do not make a checkout ``dirty``: results files (benchmarks rewrite
+them), the docs and other Markdown; code, configs and the build files do."""
+
+
 def git_commit(root: str | Path, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
     """``{"sha": ..., "dirty": ...}`` of the git work tree at ``root``: ``dirty`` says whether
     tracked files differ from the commit (paths in ``exclude`` left out). Outside a git work
@@ -64,14 +69,14 @@ def git_commit(root: str | Path, exclude: tuple[str, ...] = ()) -> dict[str, Any
 
 def code_version() -> dict[str, Any]:
     """The running mbrlax: ``{"mbrlax": version, "sha": ..., "dirty": ...}``, the commit
-    where it runs from a git checkout (benchmark results files left out of ``dirty``), else
-    None."""
+    where it runs from a git checkout (changes to :data:`NOT_CODE` left out of ``dirty``),
+    else None."""
     from mbrlax import __version__
 
     root = Path(__file__).resolve().parents[2]
     commit = {"sha": None, "dirty": None}
     if (root / ".git").exists():
-        commit = git_commit(root, exclude=("benchmarks/results",))
+        commit = git_commit(root, exclude=NOT_CODE)
     return {"mbrlax": __version__, **commit}
 
 
