@@ -142,11 +142,29 @@ def test_an_update_trains_every_part_and_acting_stays_in_bounds():
     assert not bool(state.first)
 
 
+def test_exploration_noise_is_added_to_training_actions_only():
+    spec = make_env("mbrlax/Pendulum-v0").spec  # actions in [-2, 2]: unit = action / 2
+    plain, noisy = Dreamer(TINY, spec), Dreamer(dataclasses.replace(TINY, explore_noise=0.05), spec)
+    state = plain.begin_episode(plain.init(jax.random.key(0)))
+    obs, keys = jnp.ones(3), jax.random.split(jax.random.key(1), 2000)
+    act = lambda agent, f: jax.vmap(lambda k: f(state, obs, k)[0][0])(keys)  # noqa: E731
+    base, with_noise = act(plain, plain.act), act(noisy, noisy.act)
+    inside = jnp.abs(base) < 1.6  # away from the bounds, where clipping would bend the noise
+    diff = (with_noise - base)[inside] / 2.0
+    assert int(inside.sum()) > 500
+    assert abs(float(jnp.std(diff)) - 0.05) < 0.005 and abs(float(jnp.mean(diff))) < 0.005
+    # The actor's own draws are the ones it makes without noise; evaluation has none.
+    np.testing.assert_array_equal(act(plain, plain.act_eval), act(noisy, noisy.act_eval))
+    assert bool(jnp.all(jnp.abs(with_noise) <= 2.0))
+
+
 def test_refuses_discrete_actions_and_bad_settings():
     with pytest.raises(ValueError, match="Discrete actions.*muzero"):
         Dreamer(TINY, make_env("CartPole-v1").spec)
     with pytest.raises(ValueError, match="min_std"):
         DreamerConfig(min_std=0.0)
+    with pytest.raises(ValueError, match="explore_noise must be >= 0"):
+        DreamerConfig(explore_noise=-0.1)
     with pytest.raises(ValueError, match="actor_gradient must be"):
         DreamerConfig(actor_gradient="backprop")
     with pytest.raises(ValueError, match="raise --warmup-steps to at least 16"):

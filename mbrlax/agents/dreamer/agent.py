@@ -57,6 +57,11 @@ class DreamerConfig:
             (DreamerV3: 0.02).
         min_std: the actor's smallest standard deviation (DreamerV3: 0.1).
         max_std: its largest (DreamerV3: 1).
+        explore_noise: standard deviation of Gaussian noise added to the actor's sampled
+            action (in ``[-1, 1]`` units, then clipped) in training episodes only (DreamerV1's
+            ``expl_amount``, 0.3): imagination and evaluation never see it. The actor's own
+            spread shrinks towards ``min_std`` as soon as its returns outweigh the entropy
+            bonus; this noise keeps the data varied after that.
         actor_gradient: ``"dynamics"``: the actor's gradient flows back through the imagined
             trajectory (the model's prior, reward head and the critic, with reparameterised
             actions: DreamerV1/V2's choice for continuous actions, which learns fastest where
@@ -81,6 +86,7 @@ class DreamerConfig:
     slow_critic_rate: float = 0.02
     min_std: float = 0.1
     max_std: float = 1.0
+    explore_noise: float = 0.0
     actor_gradient: Literal["dynamics", "reinforce"] = "dynamics"
     train_steps: int = 100
     batch_size: int = 16
@@ -94,6 +100,10 @@ class DreamerConfig:
             raise ValueError("DreamerConfig: discount must be in (0, 1] and lam in [0, 1].")
         if not 0.0 < self.min_std <= self.max_std:
             raise ValueError("DreamerConfig: need 0 < min_std <= max_std.")
+        if not self.explore_noise >= 0.0:
+            raise ValueError(
+                f"DreamerConfig.explore_noise must be >= 0 (0: none), got {self.explore_noise}."
+            )
         if self.actor_gradient not in ("dynamics", "reinforce"):
             raise ValueError(
                 f"DreamerConfig.actor_gradient must be 'dynamics' or 'reinforce', got "
@@ -190,7 +200,13 @@ class Dreamer:
             nets, state.latent, state.prev_action, state.first, obs, k_filter
         )
         mean, std = self._policy(state.actor, self.model.features(latent))
-        unit = mean + std * jax.random.normal(k_act, mean.shape) if explore else mean
+        unit = mean
+        if explore:
+            unit = mean + std * jax.random.normal(k_act, mean.shape)
+            if self.config.explore_noise > 0.0:
+                k_noise = jax.random.fold_in(k_act, 1)  # keeps k_act's draws as they were
+                noise = self.config.explore_noise * jax.random.normal(k_noise, mean.shape)
+                unit = jnp.clip(unit + noise, -1.0, 1.0)
         action = unit_to_env(self.spec, unit)
         new = state._replace(latent=latent, prev_action=action, first=jnp.array(False))
         return action, new, {}
