@@ -164,6 +164,29 @@ def test_seed_results_merge_with_an_earlier_file_across_sessions(tmp_path):
     assert data["tables"]["summary"]["rows"] == [[3, [-900.0, -100.0, -50.0]]]
 
 
+def test_plot_draws_published_curves_dashed_in_their_envs_panel(tmp_path, monkeypatch):
+    import mbrlax.analysis.plotting as plotting
+
+    drawn = []
+    monkeypatch.setattr(
+        plotting,
+        "save_png_atomic",
+        lambda fig, path: drawn.extend(
+            (line.get_label(), line.get_linestyle()) for ax in fig.axes for line in ax.get_lines()
+        ),
+    )
+    ours = {"series": "ours", "env": "e", "env_steps": [1, 2], "eval_return": [0.0, 1.0]}
+    theirs = {**ours, "series": "theirs", "eval_return": [1.0, 2.0]}
+    results = {
+        "benchmark": "b", "command": "c", "runs": [ours, {**ours, "eval_return": [1.0, 3.0]}],
+        "extra": {"reference_curves": [theirs, {**theirs, "env": "an env without runs"}]},
+    }  # fmt: skip
+    bench.plot_results(results, tmp_path / "x.png")
+    named = [(label, style) for label, style in drawn if not label.startswith("_")]
+    assert named == [("ours (2 seeds)", "-"), ("theirs (1 seed)", "--")]
+    assert len(drawn) == 5  # 2 seeds + mean of ours, 1 seed + mean of theirs; one panel
+
+
 def test_markdown_table_and_provenance(tmp_path):
     data = bench.read_results(_fake_results(tmp_path))
     table = bench.render_markdown_table(data["tables"]["summary"])

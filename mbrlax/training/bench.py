@@ -671,11 +671,15 @@ def plot_results(results: Mapping[str, Any], path: str | Path) -> Path | None:
     """The learning curves of a results file as a PNG, one panel per env: the mean eval return
     over seeds of each series in bold with a band of +- one standard error, every seed thin.
     Seeds evaluated at different steps are interpolated onto a common grid
-    (``mbrlax.analysis.compare.mean_curve``). Returns None (and writes nothing) without any
-    curve."""
+    (``mbrlax.analysis.compare.mean_curve``). Published curves in the file's
+    ``extra["reference_curves"]`` (entries like ``runs``') are drawn the same way, dashed.
+    Returns None (and writes nothing) without any curve."""
     runs = [r for r in results.get("runs", []) if r.get("env_steps")]
     if not runs:
         return None
+    reference = [
+        r for r in results.get("extra", {}).get("reference_curves", []) if r.get("env_steps")
+    ]
     import matplotlib
 
     matplotlib.use("Agg")  # headless
@@ -684,21 +688,25 @@ def plot_results(results: Mapping[str, Any], path: str | Path) -> Path | None:
     from mbrlax.analysis.plotting import save_png_atomic
 
     envs = list(dict.fromkeys(r["env"] for r in runs))
-    series = list(dict.fromkeys(r["series"] for r in runs))
+    series = list(dict.fromkeys(r["series"] for r in [*runs, *reference]))
     fig, axes = plt.subplots(1, len(envs), figsize=(6.5 * len(envs), 4.2), dpi=110, squeeze=False)
     for ax, env in zip(axes[0], envs, strict=True):
         for i, name in enumerate(series):
             members = [r for r in runs if r["env"] == env and r["series"] == name]
+            style = "-"
+            if not members:
+                members = [r for r in reference if r["env"] == env and r["series"] == name]
+                style = "--"
             if not members:
                 continue
             curves = [
                 (np.asarray(r["env_steps"], float), _floats(r["eval_return"])) for r in members
             ]
             for steps, values in curves:
-                ax.plot(steps, values, color=f"C{i}", alpha=0.3, lw=0.8)
+                ax.plot(steps, values, style, color=f"C{i}", alpha=0.3, lw=0.8)
             stats = mean_curve(curves)
             label = f"{name} ({len(members)} seed{'s' if len(members) > 1 else ''})"
-            ax.plot(stats.env_steps, stats.mean, color=f"C{i}", lw=2.2, label=label)
+            ax.plot(stats.env_steps, stats.mean, style, color=f"C{i}", lw=2.2, label=label)
             if len(members) > 1:
                 ax.fill_between(
                     stats.env_steps,
