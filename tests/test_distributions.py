@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mbrlax.agents.returns import lambda_returns, return_scale, return_scale_init
+from mbrlax.agents.returns import lambda_returns, replay_returns, return_scale, return_scale_init
 from mbrlax.models.distributions import (
     categorical_kl,
     kl_balance,
@@ -130,6 +130,31 @@ def test_straight_through_samples_one_hot_and_passes_the_probabilities_gradient(
         jax.random.split(jax.random.key(4), 20000)
     ).mean(0)
     np.testing.assert_allclose(counts, jax.nn.softmax(logits[0]), atol=0.02)
+
+
+def test_replay_returns_by_hand_at_a_termination_and_a_time_limit():
+    rewards = jnp.array([9.0, 1.0, 2.0, 3.0, 4.0])  # row t's reward leads into state t
+    boot = jnp.array([10.0, 20.0, 30.0, 40.0, 50.0])
+    g, lam = 0.9, 0.5
+    no, yes = False, True
+    # Row 3 terminates; row 4 starts the next episode.
+    got, valid = replay_returns(
+        rewards, jnp.array([no, no, no, yes, no]), jnp.array([yes, no, no, no, yes]), boot, g, lam
+    )
+    r2 = 3.0  # the step into a terminal state: its reward only
+    r1 = 2.0 + g * ((1 - lam) * 30.0 + lam * r2)
+    r0 = 1.0 + g * ((1 - lam) * 20.0 + lam * r1)
+    np.testing.assert_allclose(got[:3], [r0, r1, r2], rtol=1e-6)
+    assert valid.tolist() == [yes, yes, yes, no, no]  # state 3 is terminal, 4 ends the window
+    # A time limit after row 1 (row 2 starts an episode, nothing terminated): state 0's return
+    # stops at state 1's bootstrap; state 1 has no target.
+    got, valid = replay_returns(
+        rewards, jnp.zeros(5, bool), jnp.array([yes, no, yes, no, no]), boot, g, lam
+    )
+    r3 = 4.0 + g * 50.0
+    r2 = 3.0 + g * ((1 - lam) * 40.0 + lam * r3)
+    np.testing.assert_allclose(np.asarray(got)[[0, 2, 3]], [1.0 + g * 20.0, r2, r3], rtol=1e-6)
+    assert valid.tolist() == [yes, no, yes, yes, no]
 
 
 def test_lambda_returns_by_hand():

@@ -93,9 +93,11 @@ def test_dreamer_learns_a_users_env_with_a_learned_reward():
 
 
 def test_runs_through_the_runner_and_resumes_exactly(tmp_path):
+    # With DreamerV3's replay critic on, so that its path runs through the runner too.
+    agent = dataclasses.replace(TINY, replay_critic=0.3)
     exp = dataclasses.replace(
         _experiment(
-            "mbrlax/Pendulum-v0", TINY, episodes=3, warmup_steps=200, checkpoint_every=150,
+            "mbrlax/Pendulum-v0", agent, episodes=3, warmup_steps=200, checkpoint_every=150,
             eval_every=3, refit_every=50,
         ),
         run_dir=tmp_path / "full",
@@ -104,7 +106,9 @@ def test_runs_through_the_runner_and_resumes_exactly(tmp_path):
     assert [r["env_steps"] for r in full.rows] == [200, 400, 600]
     # Checkpoints at 150, 300, 450, 600, the last 3 kept: resumed from 300, mid-episode 2.
     again = resumed_from_oldest_checkpoint(tmp_path / "full", tmp_path / "killed")
-    columns = ("env_steps", "train_return", "eval_return", "agent/loss", "agent/actor_loss")
+    columns = ("env_steps", "train_return", "eval_return", "agent/loss", "agent/actor_loss",
+               "agent/replay_return")  # fmt: skip
+    assert all(np.isfinite(r["agent/replay_return"]) for r in full.rows[1:])
     assert [[r.get(c) for c in columns] for r in again] == [
         [r.get(c) for c in columns] for r in full.rows
     ]
@@ -163,6 +167,8 @@ def test_refuses_discrete_actions_and_bad_settings():
         Dreamer(TINY, make_env("CartPole-v1").spec)
     with pytest.raises(ValueError, match="min_std"):
         DreamerConfig(min_std=0.0)
+    with pytest.raises(ValueError, match="replay_critic must be >= 0"):
+        DreamerConfig(replay_critic=-1.0)
     with pytest.raises(ValueError, match="explore_noise must be >= 0"):
         DreamerConfig(explore_noise=-0.1)
     with pytest.raises(ValueError, match="actor_gradient must be"):

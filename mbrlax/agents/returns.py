@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+from jaxtyping import Array, Bool, Float
 
 
 def lambda_returns(
@@ -40,6 +40,40 @@ def lambda_returns(
 
     _, returns = jax.lax.scan(back, values[-1], (rewards, continues, values[1:]), reverse=True)
     return returns
+
+
+def replay_returns(
+    rewards: Float[Array, " L"],
+    terminated: Bool[Array, " L"],
+    is_first: Bool[Array, " L"],
+    bootstrap: Float[Array, " L"],
+    discount: float,
+    lam: float,
+) -> tuple[Float[Array, " L"], Bool[Array, " L"]]:
+    """``(returns, valid)``: lambda-returns of the states a replayed window of rows reaches
+    (DreamerV3's replay critic targets), and where they are defined.
+
+    State ``t`` is the one after row ``t``; row ``t + 1`` leaves it unless it starts an episode
+    (``is_first``). ``R_t = r_{t+1} + discount (1 - term_{t+1}) ((1 - l) b_{t+1} + l R_{t+1})``
+    with ``l = lam``, or ``0`` where the episode (or the window) ends after row ``t + 1``: there
+    the return stops at ``b``, the ``bootstrap`` value of each state (DreamerV3: the imagined
+    return from it). ``valid`` is False where no row leaves state ``t`` (the episode ended at
+    it, or the window did).
+    """
+    length = rewards.shape[0]
+    nxt = lambda x, fill: jnp.concatenate([x[1:], jnp.full((1,), fill, x.dtype)])  # noqa: E731
+    # cut[n]: state n has no successor in the window (its episode or the window ends there).
+    cut = nxt(is_first, True)
+    lams = jnp.where(cut, 0.0, lam)
+    live = discount * (1.0 - terminated.astype(jnp.float32))
+
+    def back(later, n):  # later = R_n; returns R_{n-1}
+        ret = rewards[n] + live[n] * ((1.0 - lams[n]) * bootstrap[n] + lams[n] * later)
+        return ret, ret
+
+    _, returns = jax.lax.scan(back, bootstrap[-1], jnp.arange(1, length), reverse=True)
+    returns = jnp.concatenate([returns, bootstrap[-1:]])
+    return returns, ~cut
 
 
 class ReturnScale(NamedTuple):
