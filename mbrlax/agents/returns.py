@@ -22,7 +22,7 @@ def lambda_returns(
     values: Float[Array, " Tp1"],
     continues: Float[Array, " T"],
     discount: float,
-    lam: float,
+    lam: float | Float[Array, " T"],
 ) -> Float[Array, " T"]:
     """``[T]`` lambda-returns of a trajectory of ``T`` steps.
 
@@ -30,15 +30,18 @@ def lambda_returns(
     ``r_t`` is the reward of step ``t``, ``c_t`` is 0 where step ``t`` ended the episode (else
     1) and ``v_t`` the value of the state step ``t`` starts from (``values`` has one more
     entry: the last state's). ``lam = 0``: one-step TD targets; ``lam = 1``: the discounted
-    return bootstrapped from ``v_T``.
+    return bootstrapped from ``v_T``; one ``lam`` per step (``[T]``) mixes them step by step.
     """
+    lams = jnp.broadcast_to(jnp.asarray(lam, rewards.dtype), rewards.shape)
 
     def back(next_return, inputs):
-        reward, cont, next_value = inputs
-        ret = reward + discount * cont * ((1.0 - lam) * next_value + lam * next_return)
+        reward, cont, next_value, lam_t = inputs
+        ret = reward + discount * cont * ((1.0 - lam_t) * next_value + lam_t * next_return)
         return ret, ret
 
-    _, returns = jax.lax.scan(back, values[-1], (rewards, continues, values[1:]), reverse=True)
+    _, returns = jax.lax.scan(
+        back, values[-1], (rewards, continues, values[1:], lams), reverse=True
+    )
     return returns
 
 
@@ -60,20 +63,14 @@ def replay_returns(
     return from it). ``valid`` is False where no row leaves state ``t`` (the episode ended at
     it, or the window did).
     """
-    length = rewards.shape[0]
-    nxt = lambda x, fill: jnp.concatenate([x[1:], jnp.full((1,), fill, x.dtype)])  # noqa: E731
     # cut[n]: state n has no successor in the window (its episode or the window ends there).
-    cut = nxt(is_first, True)
-    lams = jnp.where(cut, 0.0, lam)
-    live = discount * (1.0 - terminated.astype(jnp.float32))
-
-    def back(later, n):  # later = R_n; returns R_{n-1}
-        ret = rewards[n] + live[n] * ((1.0 - lams[n]) * bootstrap[n] + lams[n] * later)
-        return ret, ret
-
-    _, returns = jax.lax.scan(back, bootstrap[-1], jnp.arange(1, length), reverse=True)
-    returns = jnp.concatenate([returns, bootstrap[-1:]])
-    return returns, ~cut
+    cut = jnp.concatenate([is_first[1:], jnp.ones((1,), bool)])
+    # Rows 1.. leave states 0..; the return of the window's last state is its bootstrap.
+    returns = lambda_returns(
+        rewards[1:], bootstrap, 1.0 - terminated[1:].astype(rewards.dtype), discount,
+        jnp.where(cut[1:], 0.0, lam),
+    )  # fmt: skip
+    return jnp.concatenate([returns, bootstrap[-1:]]), ~cut
 
 
 class ReturnScale(NamedTuple):
