@@ -10,9 +10,13 @@ outside the work tree): rerunning the same command continues unfinished runs and
 ones. The results file ``benchmarks/results/world_models-<task>[-pixels].json`` holds per-seed
 curves and the table; ``--merge`` keeps the seeds an earlier results file already has (each
 with the commit it was measured at), so seeds measured in different sessions add up.
+``--variant NAME`` with training arguments after ``--`` measures the algorithm with other
+settings: its own run directories, results file (``...-<task>-NAME.json``) and row.
 
     python benchmarks/world_models.py --tasks cartpole-swingup --algos dreamer --seeds 0 1 2
     python benchmarks/world_models.py --tasks cartpole-swingup --pixels --seeds 0
+    python benchmarks/world_models.py --tasks pendulum-swingup --seeds 0 1 2 \\
+        --variant reinforce -- --agent.actor_gradient reinforce
     python benchmarks/world_models.py --throughput-only
     python benchmarks/world_models.py --tasks cartpole-swingup --seeds 0 --frames 4000 \\
         --out /tmp/wm-smoke --results-dir /tmp/results          # a smoke run
@@ -28,6 +32,7 @@ every plot its curves, dashed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from collections.abc import Sequence
@@ -75,8 +80,11 @@ def env_id(task: str, action_repeat: int, pixels: int | None) -> str:
     return f"dmc/{task}?{query}"
 
 
-def train(settings, task: str, algo: str, seeds, frames: int, repeat: int, pixels) -> list[Path]:
-    """The run directories of ``algo`` on ``task`` for ``frames`` control steps, one per seed."""
+def train(
+    settings, task: str, algo: str, seeds, frames: int, repeat: int, pixels, variant: str | None
+) -> list[Path]:
+    """The run directories of ``algo`` (its ``variant``, if named) on ``task`` for ``frames``
+    control steps, one per seed."""
     steps = frames // repeat
     every = CHECKPOINT_EVERY.get("pixels" if pixels else algo, 5000)
     fixed = [
@@ -84,7 +92,7 @@ def train(settings, task: str, algo: str, seeds, frames: int, repeat: int, pixel
         "--eval-every", "5", "--checkpoint-every", str(every),
     ]  # fmt: skip
     eid = env_id(task, repeat, pixels)
-    group = f"{slug(eid)}-{algo}-{frames}frames"
+    group = f"{slug(eid)}-{algo}{'-' + variant if variant else ''}-{frames}frames"
     return run_seeds(settings, group, algo, [eid], seeds, fixed)
 
 
@@ -113,8 +121,8 @@ def summary_table(runs: list[dict], reference: list[dict], frames: int, repeat: 
     returns over the task's 1,000 control steps."""
     low = 0.8 * frames / repeat
     rows = []
-    for algo in [*dict.fromkeys(r["algo"] for r in runs), DREAMERV3]:
-        rs = [r for r in [*runs, *reference] if r["algo"] == algo]
+    for algo in [*dict.fromkeys(r["series"] for r in runs), DREAMERV3]:
+        rs = [r for r in [*runs, *reference] if r["series"] == algo]
         if not rs:
             continue
         last = [r["eval_return"][-1] for r in rs]
@@ -182,13 +190,17 @@ def throughput(spec: EnvSpec, config: DreamerConfig, repeats: int = 2) -> dict[s
 def throughput_table() -> tuple[Table, dict]:
     peak = matmul_peak_gflops()
     config = DreamerConfig(train_steps=5)
+    state = EnvSpec("cartpole", (5,), "continuous", (1,), (-1.0,), (1.0,))
+    pixels = EnvSpec("cartpole", (64, 64, 3), "continuous", (1,), (-1.0,), (1.0,))
+    reinforce = dataclasses.replace(config, actor_gradient="reinforce")
     cases = {
-        "DMC cartpole state (obs 5, action 1)": EnvSpec("cartpole", (5,), "continuous", (1,), (-1.0,), (1.0,)),  # noqa: E501
-        "DMC pixels 64 x 64 (action 1)": EnvSpec("cartpole", (64, 64, 3), "continuous", (1,), (-1.0,), (1.0,)),  # noqa: E501
-    }  # fmt: skip
+        "DMC cartpole state (obs 5, action 1)": (state, config),
+        "the same, actor_gradient reinforce": (state, reinforce),
+        "DMC pixels 64 x 64 (action 1)": (pixels, config),
+    }
     rows, raw = [], {}
-    for name, spec in cases.items():
-        t = throughput(spec, config)
+    for name, (spec, cfg) in cases.items():
+        t = throughput(spec, cfg)
         raw[name] = t
         rows.append([
             name, round(t["train_steps_per_s"], 2), round(t["replayed_steps_per_s"]),
@@ -197,7 +209,7 @@ def throughput_table() -> tuple[Table, dict]:
         print(name, t, flush=True)
     table = Table.of(
         [
-            "Dreamer defaults on", "training steps / s", "replayed steps / s",
+            "Dreamer (defaults unless said) on", "training steps / s", "replayed steps / s",
             "imagined steps / s", "matmul peak GFLOP/s (same process)",
         ],
         rows,
@@ -215,9 +227,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--action-repeat", type=int, default=2)
     parser.add_argument("--pixels", action="store_true", help="64 x 64 frames, not the state")
     parser.add_argument("--merge", action="store_true", help="keep an earlier file's seeds")
+    parser.add_argument(
+        "--variant", metavar="NAME",
+        help="a name for runs with other training arguments (after --): their own run "
+        "directories, results file (world_models-<task>-NAME) and row (<algo> (NAME))",
+    )  # fmt: skip
     parser.add_argument("--throughput-only", action="store_true")
     add_sweep_arguments(parser, BENCHMARK)
     args = parser.parse_args(own)
+    if args.variant and not train_args:
+        parser.error("--variant names runs with other training arguments: give them after --.")
     if args.throughput_only:
         table, extra = throughput_table()
         write_results(f"{BENCHMARK}-throughput", {"throughput": table}, extra=extra,
@@ -230,19 +249,21 @@ def main(argv: Sequence[str] | None = None) -> None:
             d
             for algo in args.algos
             for d in train(
-                settings, task, algo, args.seeds, args.frames, args.action_repeat, pixels
+                settings, task, algo, args.seeds, args.frames, args.action_repeat, pixels,
+                args.variant,
             )
-        ]
+        ]  # fmt: skip
         reference = dreamerv3_runs(task, bool(pixels), args.action_repeat, args.frames)
         write_seed_results(
-            f"{BENCHMARK}-{task}" + ("-pixels" if pixels else ""), dirs,
+            f"{BENCHMARK}-{task}" + ("-pixels" if pixels else "")
+            + (f"-{args.variant}" if args.variant else ""), dirs,
             lambda runs, ref=reference: summary_table(runs, ref, args.frames, args.action_repeat),
             args.merge,
             extra={
                 "frames": args.frames, "action_repeat": args.action_repeat, "pixels": pixels,
                 "reference_curves": reference, "reference_source": str(REFERENCE.name),
             },
-            results_dir=args.results_dir, argv=argv,
+            results_dir=args.results_dir, argv=argv, variant=args.variant,
         )  # fmt: skip
 
 

@@ -162,6 +162,11 @@ def test_seed_results_merge_with_an_earlier_file_across_sessions(tmp_path):
     assert run3["commit"] == {"sha": "abc1234", "dirty": False}
     assert [c["sha"] for c in run3["code"]] == ["abc1234", "def5678"]
     assert data["tables"]["summary"]["rows"] == [[3, [-900.0, -100.0, -50.0]]]
+    # A variant (the same algorithm with other training arguments) names its own series.
+    path = bench.write_seed_results(
+        "seeds-x", first, table, merge=False, results_dir=tmp_path / "res", variant="x"
+    )
+    assert [r["series"] for r in bench.read_results(path)["runs"]] == ["pets (x)", "pets (x)"]
 
 
 def test_plot_draws_published_curves_dashed_in_their_envs_panel(tmp_path, monkeypatch):

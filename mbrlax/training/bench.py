@@ -494,12 +494,17 @@ def write_seed_results(
     extra: Mapping[str, Any] | None = None,
     results_dir: str | Path | None = None,
     argv: Sequence[str] | None = None,
+    variant: str | None = None,
 ) -> Path:
     """The results file ``name`` of a learning benchmark: one curve per run directory (each
     with the commit it was started at, and in ``code`` the code of every start and resume),
     merged with an earlier file's other seeds when
-    ``merge``, and ``table(runs)`` as its ``summary``."""
+    ``merge``, and ``table(runs)`` as its ``summary``. A ``variant`` (runs with other
+    training arguments) names each run's series ``"<algo> (<variant>)"``."""
     runs = [curve_record(d) for d in run_dirs]
+    if variant:
+        for run in runs:
+            run["series"] = f"{run['algo']} ({variant})"
     mine = git_commit()
     for run in runs:  # where it started (older runs did not say: the commit writing this)
         start = run["code"][0] if run["code"] else mine
