@@ -7,8 +7,9 @@ them on DMC): ``--frames 100000`` at action repeat 2 is 50,000 env steps of mbrl
 (task, algorithm, seed) is a trial of ``mbrlax sweep`` with the algorithm's defaults (its
 preset), an ordinary run directory under ``--out`` (default ``~/mbrlax-bench/world_models``,
 outside the work tree): rerunning the same command continues unfinished runs and skips finished
-ones. The results file ``benchmarks/results/world_models-<task>[-pixels].json`` holds per-seed
-curves and the table; ``--merge`` keeps the seeds an earlier results file already has (each
+ones. The results file ``benchmarks/results/world_models-<task>[-pixels][-repeat<R>].json``
+(``-repeat<R>`` for an action repeat other than DreamerV3's 2) holds per-seed curves and the
+table; ``--merge`` keeps the seeds an earlier results file already has (each
 with the commit it was measured at), so seeds measured in different sessions add up.
 ``--variant NAME`` with training arguments after ``--`` measures the algorithm with other
 settings: its own run directories, results file (``...-<task>-NAME.json``) and row.
@@ -17,6 +18,8 @@ settings: its own run directories, results file (``...-<task>-NAME.json``) and r
     python benchmarks/world_models.py --tasks cartpole-swingup --pixels --seeds 0
     python benchmarks/world_models.py --tasks pendulum-swingup --seeds 0 1 2 \\
         --variant reinforce -- --agent.actor_gradient reinforce
+    python benchmarks/world_models.py --tasks cartpole-swingup --algos planet pets \\
+        --action-repeat 8 --seeds 0 1 2       # PlaNet's paper's action repeat on cartpole
     python benchmarks/world_models.py --throughput-only
     python benchmarks/world_models.py --tasks cartpole-swingup --seeds 0 --frames 4000 \\
         --out /tmp/wm-smoke --results-dir /tmp/results          # a smoke run
@@ -94,6 +97,15 @@ def train(
     eid = env_id(task, repeat, pixels)
     group = f"{slug(eid)}-{algo}{'-' + variant if variant else ''}-{frames}frames"
     return run_seeds(settings, group, algo, [eid], seeds, fixed)
+
+
+def results_name(task: str, pixels, repeat: int, variant: str | None) -> str:
+    """``world_models-<task>[-pixels][-repeat<R>][-<variant>]``: action repeat 2 (DreamerV3's)
+    is unnamed; another (PlaNet's paper used 8 on cartpole) gets its own file."""
+    return (
+        f"{BENCHMARK}-{task}" + ("-pixels" if pixels else "")
+        + (f"-repeat{repeat}" if repeat != 2 else "") + (f"-{variant}" if variant else "")
+    )  # fmt: skip
 
 
 def dreamerv3_runs(task: str, pixels: bool, repeat: int, frames: int) -> list[dict]:
@@ -255,8 +267,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ]  # fmt: skip
         reference = dreamerv3_runs(task, bool(pixels), args.action_repeat, args.frames)
         write_seed_results(
-            f"{BENCHMARK}-{task}" + ("-pixels" if pixels else "")
-            + (f"-{args.variant}" if args.variant else ""), dirs,
+            results_name(task, pixels, args.action_repeat, args.variant), dirs,
             lambda runs, ref=reference: summary_table(runs, ref, args.frames, args.action_repeat),
             args.merge,
             extra={
