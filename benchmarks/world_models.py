@@ -20,6 +20,8 @@ settings: its own run directories, results file (``...-<task>-NAME.json``) and r
         --variant reinforce -- --agent.actor_gradient reinforce
     python benchmarks/world_models.py --tasks cartpole-swingup --algos planet pets \\
         --action-repeat 8 --seeds 0 1 2       # PlaNet's paper's action repeat on cartpole
+    python benchmarks/world_models.py --tasks pendulum-swingup --algos planet pets \\
+        --action-repeat 4 --seeds 0 1 2       # PlaNet's repeat for the tasks it did not single out
     python benchmarks/world_models.py --throughput-only
     python benchmarks/world_models.py --tasks cartpole-swingup --seeds 0 --frames 4000 \\
         --out /tmp/wm-smoke --results-dir /tmp/results          # a smoke run
