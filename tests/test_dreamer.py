@@ -144,6 +144,11 @@ def test_an_update_trains_every_part_and_acting_stays_in_bounds():
         assert action.shape == (1,) and bool(jnp.all(jnp.abs(action) <= 2.0))
         assert bool(jnp.all(jnp.abs(greedy) <= 2.0))
     assert not bool(state.first)
+    # A buffer of another capacity retraces the update: nothing cached in the first trace
+    # (the two-hot bins) may leak into it.
+    bigger = ReplayBuffer.create(rows[0], 128).add_batch(items)
+    _, metrics = agent.update(new, bigger, jax.random.key(2))
+    assert np.isfinite(float(metrics["loss"]))
 
 
 def test_exploration_noise_is_added_to_training_actions_only():

@@ -164,7 +164,9 @@ class Dreamer:
 
     @functools.cached_property
     def bins(self) -> Array:
-        return twohot_bins(self.config.model.bins)
+        # A constant even when first read inside a trace (a cached tracer would leak).
+        with jax.ensure_compile_time_eval():
+            return twohot_bins(self.config.model.bins)
 
     def _optimizers(self) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
         c = self.config
